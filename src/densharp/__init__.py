@@ -1,0 +1,29 @@
+"""densharp: sharpen 3D density maps (cryo-EM and X-ray) and measure the result.
+
+The public API is curated here; nothing heavy (torch, matplotlib) is imported.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from densharp.errors import (
+    CheckpointError,
+    DensharpError,
+    GeometryMismatchError,
+    InputError,
+    MapFormatError,
+    OutputExistsError,
+)
+from densharp.volume import DensityMap
+
+__all__ = [
+    "CheckpointError",
+    "DensharpError",
+    "DensityMap",
+    "GeometryMismatchError",
+    "InputError",
+    "MapFormatError",
+    "OutputExistsError",
+    "__version__",
+]

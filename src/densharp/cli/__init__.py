@@ -1,0 +1,133 @@
+"""densharp command-line interface: ``densharp <command> ...``.
+
+Commands live one per module in this package. Each module's docstring is its help (first line: summary; the
+rest: epilog with examples) and it exposes ``add_args(parser)`` and ``run(args) -> int | None``. The registry
+below is explicit so a missing or broken command fails loudly at start-up rather than vanishing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+import warnings
+from collections.abc import Sequence
+from types import ModuleType
+
+from densharp import __version__
+from densharp.errors import DensharpError, DensharpWarning, InputError
+
+#: command name -> module under densharp.cli (kept light: no torch or matplotlib at module top)
+COMMANDS: dict[str, str] = {
+    "info": "info",
+}
+
+log = logging.getLogger("densharp")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse parser whose usage errors print one ``error:`` line and exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {self.prog}: {message}; see '{self.prog} --help'\n")
+
+
+def _load(name: str) -> ModuleType:
+    mod = importlib.import_module(f"densharp.cli.{COMMANDS[name]}")
+    for attr in ("add_args", "run"):
+        if not callable(getattr(mod, attr, None)):
+            raise RuntimeError(f"densharp.cli.{COMMANDS[name]} lacks {attr}(); every command module needs one")
+    if not mod.__doc__:
+        raise RuntimeError(f"densharp.cli.{COMMANDS[name]} has no docstring; it is the command's help")
+    return mod
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the top-level parser with one sub-parser per registered command."""
+    parser = _Parser(
+        prog="densharp",
+        description="Sharpen cryo-EM and X-ray density maps, and measure how much better they got.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"densharp {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        mod = _load(name)
+        doc = (mod.__doc__ or "").strip()
+        summary, _, rest = doc.partition("\n")
+        p = sub.add_parser(
+            name,
+            help=summary,
+            description=summary,
+            epilog=rest.strip() or None,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        mod.add_args(p)
+        _add_common(p)
+        p.set_defaults(_module=mod)
+    return parser
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("logging")
+    g.add_argument("-v", "--verbose", action="count", default=0, help="more log output (repeat for debug)")
+    g.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    g.add_argument("--debug", action="store_true", help="print a traceback on errors")
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    level = logging.WARNING if args.quiet else (logging.DEBUG if args.verbose > 1 else logging.INFO)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger("densharp")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+    logging.captureWarnings(False)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI with ``argv`` (default ``sys.argv[1:]``); return the exit code (0 ok, 1 failure, 2 bad input)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(argv) if argv is not None else None)
+    except SystemExit as exc:  # argparse: --help/--version (0) or usage error (2)
+        return int(exc.code or 0)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    _setup_logging(args)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", DensharpWarning)
+            warnings.showwarning = _log_warning
+            rc = args._module.run(args)
+        return int(rc or 0)
+    except InputError as exc:
+        if args.debug:
+            log.exception("bad input")
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except DensharpError as exc:
+        if args.debug:
+            log.exception("failure")
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted; no output was written", file=sys.stderr)
+        return 1
+    except Exception as exc:  # unexpected: still one line unless --debug
+        if args.debug:
+            log.exception("unexpected failure")
+        print(f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for a traceback)", file=sys.stderr)
+        return 1
+
+
+def _log_warning(message, category, filename, lineno, file=None, line=None) -> None:  # type: ignore[no-untyped-def]
+    log.warning("warning: %s", message)
+
+
+def console_main() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
