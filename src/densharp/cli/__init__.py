@@ -21,6 +21,9 @@ from densharp.errors import DensharpError, DensharpWarning, InputError
 #: command name -> module under densharp.cli (kept light: no torch or matplotlib at module top)
 COMMANDS: dict[str, str] = {
     "info": "info",
+    "fsc": "fsc",
+    "compare": "compare",
+    "sharpen": "sharpen",
 }
 
 log = logging.getLogger("densharp")

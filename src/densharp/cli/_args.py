@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import platform
 import sys
 import time
@@ -81,3 +82,65 @@ def provenance() -> dict[str, Any]:
     if "torch" in sys.modules:
         info["torch"] = sys.modules["torch"].__version__
     return info
+
+
+def add_mask(p: argparse.ArgumentParser) -> None:
+    """``--mask MAP`` / ``--mask-threshold T``."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--mask", type=Path, metavar="MAP", help="mask map on the same grid, values in [0, 1]")
+    g.add_argument(
+        "--mask-threshold",
+        type=float,
+        metavar="T",
+        help="make a soft mask from voxels >= T (dilated 3 Å, 5 Å soft edge)",
+    )
+
+
+def resolve_mask(args: argparse.Namespace, like: Any, auto_from: Any = None) -> tuple[Any, str]:
+    """Return ``(mask_zyx or None, description)`` from ``--mask``/``--mask-threshold`` or an automatic mask.
+
+    ``auto_from`` (a DensityMap) is used for an automatic molecule mask when neither flag is given.
+    """
+    from densharp.filters.masks import auto_molecule_mask, mask_from_map, soft_mask_from_threshold
+    from densharp.io.maps import read_map
+
+    if getattr(args, "mask", None) is not None:
+        mm = read_map(args.mask, permissive=getattr(args, "permissive", False))
+        return mask_from_map(mm, like, name=f"mask {args.mask}"), f"file {args.mask}"
+    if getattr(args, "mask_threshold", None) is not None:
+        return soft_mask_from_threshold(like, args.mask_threshold), f"threshold {args.mask_threshold:g}"
+    if auto_from is not None:
+        return auto_molecule_mask(auto_from), "automatic (10 Å low-pass, mean + 1 sd, 3 Å dilation, 5 Å edge)"
+    return None, "none"
+
+
+class RunLog(logging.Handler):
+    """Collects the run's log lines in memory so the log file is written atomically with the other outputs."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self.lines: list[str] = []
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+    def __enter__(self) -> RunLog:
+        logging.getLogger("densharp").addHandler(self)
+        prov = provenance()
+        logging.getLogger("densharp").info(
+            "densharp %s | python %s | numpy %s | gemmi %s | argv %s",
+            prov["densharp"],
+            prov["python"],
+            prov["numpy"],
+            prov["gemmi"],
+            " ".join(prov["argv"]),
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger("densharp").removeHandler(self)
+
+    def text(self) -> str:
+        """The collected log as text."""
+        return "\n".join(self.lines) + "\n"

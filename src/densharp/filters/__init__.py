@@ -1,0 +1,1 @@
+"""Classical filters: B-factor (auto and fixed) sharpening, FSC weighting, masks."""

@@ -1,0 +1,1 @@
+"""Reports: plots drawn from JSON records (matplotlib, Agg; imported lazily)."""
