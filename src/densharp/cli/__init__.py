@@ -83,9 +83,11 @@ def _setup_logging(args: argparse.Namespace) -> None:
     level = logging.WARNING if args.quiet else (logging.DEBUG if args.verbose > 1 else logging.INFO)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setLevel(level)
     root = logging.getLogger("densharp")
     root.handlers[:] = [handler]
-    root.setLevel(level)
+    # the logger passes INFO on so run logs (OUT.log) are complete whatever the console shows
+    root.setLevel(min(level, logging.INFO))
     root.propagate = False
     logging.captureWarnings(False)
 

@@ -128,13 +128,11 @@ class RunLog(logging.Handler):
     def __enter__(self) -> RunLog:
         logging.getLogger("densharp").addHandler(self)
         prov = provenance()
-        logging.getLogger("densharp").info(
-            "densharp %s | python %s | numpy %s | gemmi %s | argv %s",
-            prov["densharp"],
-            prov["python"],
-            prov["numpy"],
-            prov["gemmi"],
-            " ".join(prov["argv"]),
+        # provenance header goes to the run log only, not the console
+        self.lines.append(
+            f"{prov['time']} densharp {prov['densharp']} | python {prov['python']} | numpy {prov['numpy']} | "
+            f"scipy {prov['scipy']} | gemmi {prov['gemmi']} | mrcfile {prov['mrcfile']} | host {prov['host']} | "
+            f"argv {' '.join(prov['argv'])}"
         )
         return self
 
