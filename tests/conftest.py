@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from synth import density_map, globule_structure  # noqa: E402
-
-from densharp.fourier import apply_bfactor, lowpass  # noqa: E402
-from densharp.volume import DensityMap  # noqa: E402
+from densharp.fourier import apply_bfactor, lowpass
+from densharp.volume import DensityMap
+from synth import density_map, globule_structure  # tests/ is on pytest's pythonpath
 
 VOXEL_XYZ = (1.0, 1.1, 0.9)
 SHAPE_ZYX = (48, 40, 44)
