@@ -158,9 +158,13 @@ def sliding_window(
         corners = [c for c in corners if src_mask[index(c)].any()]
 
     weight = gaussian_weight(patch, sigma_scale)
-    # Host float32 buffers; float64 only for periodic cells smaller than a tile, where one tile folds onto the
-    # same voxel many times and float32 sums would drift (the buffers are tiny then).
-    self_overlap = periodic and any(p > n for n, p in zip(work_shape, patch))
+    # Host float32 buffers. float64 only where float32 sums would drift past ~1e-6 relative: periodic cells
+    # smaller than a tile (one tile folds onto a voxel many times; buffers are tiny then) or very high overlap
+    # (more than 64 tiles cover a voxel).
+    steps = [max(1, int(p * (1.0 - overlap))) for p in patch]
+    self_overlap = (periodic and any(p > n for n, p in zip(work_shape, patch))) or int(
+        np.prod([-(-p // st) for p, st in zip(patch, steps)])
+    ) > 64
     acc_dtype = np.float64 if self_overlap else np.float32
     out = np.zeros(work_shape, dtype=acc_dtype)
     wsum = np.zeros(work_shape, dtype=acc_dtype)
