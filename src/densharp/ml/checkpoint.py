@@ -37,14 +37,22 @@ WEIGHTS_FORMAT = "densharp-weights"
 
 def plain(obj: Any) -> Any:
     """Convert to types ``torch.load(weights_only=True)`` and JSON accept (numpy scalars, tuples, Paths, enums)."""
-    if isinstance(obj, torch.Tensor) or obj is None or isinstance(obj, (bool, int, float, str)):
+    if isinstance(obj, torch.Tensor) or obj is None:
         return obj
+    if isinstance(obj, enum.Enum):
+        return plain(obj.value)
+    if isinstance(obj, str):
+        return str(obj)  # str subclasses (TorchVersion, str enums) are not safe-loadable
+    if isinstance(obj, bool):
+        return bool(obj)
+    if isinstance(obj, int):
+        return int(obj)
+    if isinstance(obj, float):
+        return float(obj)
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, np.ndarray):
         return obj.tolist()
-    if isinstance(obj, enum.Enum):
-        return plain(obj.value)
     if isinstance(obj, os.PathLike):
         return os.fspath(obj)
     if isinstance(obj, Mapping):
@@ -84,8 +92,8 @@ def save_checkpoint(
     bare = getattr(model, "module", model)
     ckpt = {
         "format_version": FORMAT_VERSION,
-        "package_version": __version__,
-        "torch_version": torch.__version__,
+        "package_version": str(__version__),
+        "torch_version": str(torch.__version__),
         "python_version": sys.version.split()[0],
         "model_name": bare.name,
         "model_kwargs": model_kwargs(bare),
@@ -200,8 +208,8 @@ def export_weights(
         "patch_size_zyx": json.dumps(ckpt.get("patch_size_zyx")),
         "normalisation": json.dumps(ckpt.get("normalisation") or {"kind": "zscore", "over": "map"}),
         "training_domain": json.dumps(domain),
-        "package_version": __version__,
-        "torch_version": torch.__version__,
+        "package_version": str(__version__),
+        "torch_version": str(torch.__version__),
         "step": str(ckpt.get("step", "")),
     }
     metadata.update({str(k): str(v) for k, v in (extra_metadata or {}).items()})
