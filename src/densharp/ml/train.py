@@ -197,7 +197,9 @@ def train(
     -------
     dict
         ``step`` (steps done in total), ``loss`` (last training loss), ``first_loss`` (this call's first),
-        ``best_val``, ``elapsed_s``, ``patches_per_s``, ``precision``, ``device``, ``n_params``, ``run_dir``.
+        ``best_val``, ``elapsed_s``, ``patches_per_s``, ``precision``, ``device``, ``n_params``, ``run_dir``,
+        ``rank``, ``world_size`` and ``model`` (the trained bare module, on its device). Under DDP the process
+        group stays initialised for the caller (``torch.distributed.destroy_process_group()`` when done).
     """
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
@@ -401,4 +403,5 @@ def train(
         "run_dir": str(run_path),
         "rank": rank,
         "world_size": world,
+        "model": model,
     }
