@@ -1,0 +1,324 @@
+"""Training checkpoints (``.pt``) and exported weights (``.safetensors``), plus the shipped-weights registry.
+
+Checkpoints hold plain Python types and tensors only, so ``torch.load(path, weights_only=True)`` (the default
+since torch 2.6) reads them, and :func:`load_checkpoint` rebuilds the network from ``model_name`` +
+``model_kwargs``. Weights files are safetensors (no pickle) whose string metadata carries the architecture, the
+normalisation and the training domain; :func:`load_weights` checks a pinned sha256 before using them.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import os
+import struct
+import sys
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from importlib.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from densharp import __version__
+from densharp.errors import CheckpointError, InputError
+from densharp.io.atomic import atomic_path
+from densharp.ml.nets import MODELS, build_model, model_kwargs
+
+#: bump when the checkpoint layout changes incompatibly
+FORMAT_VERSION = 1
+#: value of the ``format`` metadata key in exported weights
+WEIGHTS_FORMAT = "densharp-weights"
+
+
+def plain(obj: Any) -> Any:
+    """Convert to types ``torch.load(weights_only=True)`` and JSON accept (numpy scalars, tuples, Paths, enums)."""
+    if isinstance(obj, torch.Tensor) or obj is None:
+        return obj
+    if isinstance(obj, enum.Enum):
+        return plain(obj.value)
+    if isinstance(obj, str):
+        return str(obj)  # str subclasses (TorchVersion, str enums) are not safe-loadable
+    if isinstance(obj, bool):
+        return bool(obj)
+    if isinstance(obj, int):
+        return int(obj)
+    if isinstance(obj, float):
+        return float(obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if isinstance(obj, Mapping):
+        return {str(k) if not isinstance(k, int) else k: plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain(v) for v in obj]
+    if hasattr(obj, "__dataclass_fields__"):
+        import dataclasses
+
+        return plain(dataclasses.asdict(obj))
+    raise TypeError(f"cannot store {type(obj).__name__} in a checkpoint; convert it to plain Python types")
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    model: nn.Module,
+    *,
+    optimizer: torch.optim.Optimizer | None = None,
+    step: int = 0,
+    epoch: int = 0,
+    best_val: Mapping[str, Any] | None = None,
+    train_config: Any = None,
+    normalisation: Mapping[str, Any] | None = None,
+    voxel_size_A: float | None = None,
+    patch_size_zyx: Sequence[int] | None = None,
+    resolution_range_A: Sequence[float] | None = None,
+    data_manifest: Mapping[str, Any] | None = None,
+    seed: int | None = None,
+    argv: Sequence[str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    """Write a training checkpoint atomically (temporary file + ``os.replace``).
+
+    ``model`` may be wrapped in DistributedDataParallel; the bare module's ``state_dict`` is saved, on CPU.
+    Everything else is converted to plain Python types (see :func:`plain`).
+    """
+    bare = getattr(model, "module", model)
+    ckpt = {
+        "format_version": FORMAT_VERSION,
+        "package_version": str(__version__),
+        "torch_version": str(torch.__version__),
+        "python_version": sys.version.split()[0],
+        "model_name": bare.name,
+        "model_kwargs": model_kwargs(bare),
+        "state_dict": {k: v.detach().cpu() for k, v in bare.state_dict().items()},
+        "optimizer_state": optimizer.state_dict() if optimizer is not None else None,
+        "step": int(step),
+        "epoch": int(epoch),
+        "best_val": plain(dict(best_val)) if best_val is not None else None,
+        "train_config": plain(train_config),
+        "normalisation": plain(dict(normalisation)) if normalisation is not None else None,
+        "voxel_size_A": None if voxel_size_A is None else float(voxel_size_A),
+        "patch_size_zyx": None if patch_size_zyx is None else [int(s) for s in patch_size_zyx],
+        "resolution_range_A": None if resolution_range_A is None else [float(r) for r in resolution_range_A],
+        "data_manifest": plain(dict(data_manifest)) if data_manifest is not None else None,
+        "seed": None if seed is None else int(seed),
+        "argv": list(argv) if argv is not None else list(sys.argv),
+        "extra": plain(dict(extra)) if extra is not None else None,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(ckpt, tmp)
+
+
+def read_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint dict safely (``weights_only=True``) and check its format version."""
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError as exc:
+        raise CheckpointError(f"{path}: checkpoint not found") from exc
+    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError... for damaged files
+        raise CheckpointError(f"{path}: not a readable densharp checkpoint ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(ckpt, dict) or "format_version" not in ckpt:
+        raise CheckpointError(f"{path}: not a densharp checkpoint (no format_version)")
+    if ckpt["format_version"] != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format {ckpt['format_version']} but this densharp reads {FORMAT_VERSION}; "
+            "use the densharp version that wrote it"
+        )
+    return ckpt
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the network of a checkpoint and load its weights.
+
+    Returns
+    -------
+    (model, ckpt)
+        The model (on CPU, in eval mode) and the checkpoint dict.
+
+    Raises
+    ------
+    CheckpointError
+        Unreadable file, wrong format version, unknown architecture or weights that do not fit it.
+    """
+    ckpt = read_checkpoint(path, map_location)
+    model = _rebuild(ckpt.get("model_name"), ckpt.get("model_kwargs"), ckpt.get("state_dict"), str(path))
+    return model, ckpt
+
+
+def _rebuild(name: Any, kwargs: Any, state_dict: Any, where: str) -> nn.Module:
+    if name not in MODELS:
+        raise CheckpointError(f"{where}: unknown architecture {name!r}; this densharp knows {', '.join(MODELS)}")
+    try:
+        model = build_model(name, **(kwargs or {}))
+    except InputError as exc:
+        raise CheckpointError(f"{where}: cannot rebuild {name!r} from its stored config: {exc}") from exc
+    try:
+        model.load_state_dict(state_dict)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()
+        raise CheckpointError(
+            f"{where}: weights do not fit architecture {name!r}: {first[0] if first else exc}"
+        ) from exc
+    return model.eval()
+
+
+def export_weights(
+    ckpt: Mapping[str, Any] | str | os.PathLike[str],
+    path: str | os.PathLike[str],
+    *,
+    modality: str = "cryo-em",
+    voxel_range_A: Sequence[float] | None = None,
+    noise_model: str = "",
+    dtype: torch.dtype = torch.float32,
+    extra_metadata: Mapping[str, str] | None = None,
+) -> str:
+    """Write a checkpoint's weights as safetensors with string metadata; return the file's sha256 (hex).
+
+    Metadata keys: ``format``, ``format_version``, ``architecture``, ``model_kwargs`` (JSON), ``voxel_size_A``,
+    ``patch_size_zyx`` (JSON), ``normalisation`` (JSON), ``training_domain`` (JSON: modality,
+    resolution_range_A, voxel_range_A, noise_model), ``package_version``, ``torch_version``, plus
+    ``extra_metadata``. ``dtype`` may be ``torch.bfloat16`` to halve the file (weights load back as float32).
+    """
+    from safetensors.torch import save_file
+
+    if not isinstance(ckpt, Mapping):
+        ckpt = read_checkpoint(ckpt)
+    vox = ckpt.get("voxel_size_A")
+    domain = {
+        "modality": modality,
+        "resolution_range_A": ckpt.get("resolution_range_A"),
+        "voxel_range_A": list(voxel_range_A) if voxel_range_A is not None else ([vox, vox] if vox else None),
+        "noise_model": noise_model,
+    }
+    metadata = {
+        "format": WEIGHTS_FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "architecture": str(ckpt["model_name"]),
+        "model_kwargs": json.dumps(ckpt["model_kwargs"], sort_keys=True),
+        "voxel_size_A": "" if vox is None else repr(float(vox)),
+        "patch_size_zyx": json.dumps(ckpt.get("patch_size_zyx")),
+        "normalisation": json.dumps(ckpt.get("normalisation") or {"kind": "zscore", "over": "map"}),
+        "training_domain": json.dumps(domain),
+        "package_version": str(__version__),
+        "torch_version": str(torch.__version__),
+        "step": str(ckpt.get("step", "")),
+    }
+    metadata.update({str(k): str(v) for k, v in (extra_metadata or {}).items()})
+    tensors = {
+        k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous().clone()
+        for k, v in ckpt["state_dict"].items()
+    }
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def read_safetensors_metadata(data: bytes) -> dict[str, str]:
+    """The ``__metadata__`` of a safetensors file given as bytes (8-byte little-endian header length + JSON)."""
+    if len(data) < 8:
+        raise CheckpointError("weights file is truncated (no safetensors header)")
+    (n,) = struct.unpack("<Q", data[:8])
+    try:
+        header = json.loads(data[8 : 8 + n])
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"weights file has a damaged safetensors header ({exc})") from exc
+    return dict(header.get("__metadata__") or {})
+
+
+def load_weights(
+    path_or_resource: str | os.PathLike[str] | Traversable, expected_sha256: str | None = None
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Load exported weights into a freshly built network (CPU, eval mode).
+
+    Parameters
+    ----------
+    path_or_resource
+        A file path or an :mod:`importlib.resources` traversable (shipped weights).
+    expected_sha256
+        Hex digest the file must have; checked before anything is parsed.
+
+    Returns
+    -------
+    (model, metadata)
+        ``metadata`` is the string metadata with the JSON fields decoded and ``sha256`` added.
+
+    Raises
+    ------
+    CheckpointError
+        Missing file, sha256 mismatch, not densharp weights, or weights that do not fit the architecture.
+    """
+    from safetensors.torch import load as load_bytes
+
+    try:
+        data = (
+            path_or_resource.read_bytes()
+            if isinstance(path_or_resource, Traversable)
+            else Path(path_or_resource).read_bytes()
+        )
+    except FileNotFoundError as exc:
+        raise CheckpointError(f"{path_or_resource}: weights file not found") from exc
+    digest = hashlib.sha256(data).hexdigest()
+    if expected_sha256 is not None and digest != expected_sha256.lower():
+        raise CheckpointError(
+            f"{path_or_resource}: sha256 {digest[:16]}… does not match the pinned {expected_sha256[:16]}…; "
+            "the file is damaged or not the one expected; reinstall or re-export it"
+        )
+    meta_raw = read_safetensors_metadata(data)
+    if meta_raw.get("format") != WEIGHTS_FORMAT:
+        raise CheckpointError(f"{path_or_resource}: not a densharp weights file (format {meta_raw.get('format')!r})")
+    if meta_raw.get("format_version") != str(FORMAT_VERSION):
+        raise CheckpointError(
+            f"{path_or_resource}: weights format {meta_raw.get('format_version')}, expected {FORMAT_VERSION}"
+        )
+    meta: dict[str, Any] = dict(meta_raw)
+    for key in ("model_kwargs", "patch_size_zyx", "normalisation", "training_domain"):
+        if key in meta:
+            meta[key] = json.loads(meta[key])
+    meta["voxel_size_A"] = float(meta["voxel_size_A"]) if meta.get("voxel_size_A") else None
+    meta["sha256"] = digest
+    state = {k: v.float() if v.is_floating_point() else v for k, v in load_bytes(data).items()}
+    model = _rebuild(meta.get("architecture"), meta.get("model_kwargs"), state, str(path_or_resource))
+    return model, meta
+
+
+def _weights_dir() -> Traversable:
+    return resources.files("densharp.ml").joinpath("weights")
+
+
+def shipped_models() -> dict[str, dict[str, Any]]:
+    """Registry of weights shipped inside the package: name -> ``{"file", "sha256", "metadata"}`` (may be empty)."""
+    reg = _weights_dir().joinpath("registry.json")
+    if not reg.is_file():
+        return {}
+    try:
+        data = json.loads(reg.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise CheckpointError(f"shipped weights registry is damaged: {exc}") from exc
+    return dict(data.get("models", {}))
+
+
+def load_shipped(name: str) -> tuple[nn.Module, dict[str, Any]]:
+    """Load shipped weights by registry name, verifying the pinned sha256.
+
+    Raises
+    ------
+    InputError
+        Unknown name.
+    CheckpointError
+        Missing or damaged file.
+    """
+    models = shipped_models()
+    if name not in models:
+        known = ", ".join(sorted(models)) or "none are installed"
+        raise InputError(f"unknown shipped model {name!r}; available: {known}")
+    entry = models[name]
+    return load_weights(_weights_dir().joinpath(entry["file"]), expected_sha256=entry["sha256"])
