@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "fsc": "fsc",
     "compare": "compare",
     "sharpen": "sharpen",
+    "models": "models",
 }
 
 log = logging.getLogger("densharp")
