@@ -21,6 +21,8 @@ from densharp.errors import DensharpError, DensharpWarning, InputError
 #: command name -> module under densharp.cli (kept light: no torch or matplotlib at module top)
 COMMANDS: dict[str, str] = {
     "info": "info",
+    "simulate": "simulate",
+    "corpus": "corpus",
 }
 
 log = logging.getLogger("densharp")
