@@ -92,7 +92,9 @@ def _stem(member: str) -> str:
     return base.split(".", 1)[0]
 
 
-def read_corpus_tsv(path: str | os.PathLike[str] | None = None, splits: Iterable[str] | None = None) -> list[CorpusEntry]:
+def read_corpus_tsv(
+    path: str | os.PathLike[str] | None = None, splits: Iterable[str] | None = None
+) -> list[CorpusEntry]:
     """Read the corpus list (default: the packaged one), optionally keeping only ``splits``.
 
     Every entry gets a unique ``name`` (the member's file stem, with a suffix on collisions), used for output files.

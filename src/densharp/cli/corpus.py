@@ -53,7 +53,9 @@ def run(args: argparse.Namespace) -> int:
     if args.to is None:
         raise InputError("corpus fetch needs --to DIR; name the folder to fetch into")
     rep = fetch_corpus(args.to, args.split, args.tsv)
-    print(f"fetched {len(rep.done)}, already present {len(rep.skipped)}, failed {len(rep.failed)} in {rep.wall_s:.1f} s")
+    print(
+        f"fetched {len(rep.done)}, already present {len(rep.skipped)}, failed {len(rep.failed)} in {rep.wall_s:.1f} s"
+    )
     for s, c in rep.counts.items():
         if s in args.split:
             print(f"  {s}: {c['structures']} structures, {c['families']} families")

@@ -1,7 +1,12 @@
-"""Simulated training data (partial)."""
+"""Simulated training data: model density, degradations, (input, target, half-map) pairs, crystal maps.
+
+Everything here is pure (no file writes) and seeded; only :func:`load_structure` reads a file.
+"""
 
 from __future__ import annotations
 
+from densharp.simulate.density import simulate_map
+from densharp.simulate.pairs import PairConfig, SimPair, make_pair, random_patch
 from densharp.simulate.structure import load_structure
 
-__all__ = ["load_structure"]
+__all__ = ["PairConfig", "SimPair", "load_structure", "make_pair", "random_patch", "simulate_map"]

@@ -106,7 +106,7 @@ def clean_structure(st: gemmi.Structure, seed: int = 0) -> dict[str, Any]:
             "removed_hydrogen_sites": n0 - n_h,
             "removed_water_sites": n_h - n_w,
             "removed_altloc_sites": n_w - n_alt,
-            "kept": "first model, first altloc, ligands, ions, nucleic acids",
+            "kept": "first model, first altloc (occupancy set to 1), ligands, ions, nucleic acids",
         }
     )
     # Altloc removal keeps the first conformer's occupancy (often 0.5); set kept altloc atoms to full occupancy.
@@ -114,10 +114,16 @@ def clean_structure(st: gemmi.Structure, seed: int = 0) -> dict[str, Any]:
     bs = np.array([cra.atom.b_iso for cra in model.all()], dtype=np.float64)
     occ = np.array([cra.atom.occ for cra in model.all()], dtype=np.float64)
     rec["zero_occupancy_atoms"] = int(np.sum(occ <= 0))
+    n_aniso = 0
     for cra in model.all():
         if cra.atom.altloc != "\0" and cra.atom.occ < 1.0:
             cra.atom.occ = 1.0
         cra.atom.altloc = "\0"
+        if cra.atom.aniso.nonzero():
+            # rotations move positions only; isotropic B keeps the simulated density rotation-consistent
+            cra.atom.aniso = gemmi.SMat33f(0, 0, 0, 0, 0, 0)
+            n_aniso += 1
+    rec["anisotropic_adps_dropped"] = n_aniso
     if len(bs) and (np.ptp(bs) < 1e-3 or not np.all(np.isfinite(bs)) or bs.max() <= 0):
         new_b = assigned_bfactors_A2(xyz, seed)
         for cra, b in zip(model.all(), new_b):

@@ -1,0 +1,159 @@
+"""Input degradations for training pairs, each drawn from a range by a :class:`numpy.random.Generator`.
+
+All functions are pure: they take arrays or :class:`~densharp.volume.DensityMap` and return new ones.
+
+- **global B** (:func:`densharp.fourier.apply_bfactor`): ``exp(-B s²/4)`` on every Fourier coefficient, the
+  overall fall-off of a real reconstruction.
+- **resolution cut** (:func:`densharp.fourier.lowpass`): raised-cosine edge starting at ``1/d``.
+- **local B** (:func:`local_bfactor_blend`): a few copies blurred with increasing B, blended voxel by voxel with
+  weights from a smooth random field, so resolution varies smoothly across the box (flexible periphery, rigid core).
+- **half-map noise** (:func:`half_map_noise`): two independent draws of coloured Gaussian noise whose power per
+  shell is ``N(s) = S(s)·(1 - FSC(s))/FSC(s)`` for the signal power ``S(s)`` and a target half-map FSC curve that
+  falls through 0.143 at ``1/d`` (:func:`target_fsc`). Then ``SNR = S/N = FSC/(1 - FSC)`` and the FSC between the
+  two half maps is the target curve, so the stated resolution is the one an FSC-0.143 measurement gives.
+- **rotations** (:func:`random_rotation`): uniform on SO(3) (normalised Gaussian quaternion).
+- **voxel sizes** (:func:`draw_uniform`) around the model grid, and random crops (see ``pairs.random_patch``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from densharp.fourier import Shells, frequency_grid_invA, irfft_map, resolution_shells, rfft_map
+from densharp.volume import DensityMap
+
+#: the FSC threshold that defines the stated resolution of simulated half maps
+FSC_THRESHOLD = 0.143
+
+
+def draw_uniform(rng: np.random.Generator, lo_hi: tuple[float, float]) -> float:
+    """One draw from ``U(lo, hi)`` as a Python float (``lo == hi`` returns it without using the generator)."""
+    lo, hi = float(lo_hi[0]), float(lo_hi[1])
+    return lo if hi <= lo else float(rng.uniform(lo, hi))
+
+
+def draw_log_uniform(rng: np.random.Generator, lo_hi: tuple[float, float]) -> float:
+    """One draw, uniform in ``log`` between ``lo`` and ``hi`` (both > 0)."""
+    lo, hi = float(lo_hi[0]), float(lo_hi[1])
+    return lo if hi <= lo else float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+
+
+def random_rotation(rng: np.random.Generator) -> np.ndarray:
+    """A uniformly distributed 3×3 rotation matrix."""
+    q = rng.standard_normal(4)
+    q /= np.linalg.norm(q)
+    w, x, y, z = q
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+
+
+def target_fsc(s_invA: np.ndarray, d_A: float, steepness: float = 8.0) -> np.ndarray:
+    """A half-map FSC curve that is ~1 at low frequency and falls through 0.143 at ``s = 1/d``.
+
+    ``FSC(s) = 1 / (1 + exp(k·(s·d - 1) + ln(1/0.143 - 1)))``; larger ``steepness`` k gives a sharper fall.
+    """
+    z = steepness * (np.asarray(s_invA) * d_A - 1.0) + np.log(1.0 / FSC_THRESHOLD - 1.0)
+    return 1.0 / (1.0 + np.exp(np.clip(z, -50, 50)))
+
+
+def smooth_random_field(
+    rng: np.random.Generator, shape_zyx: tuple[int, int, int], voxel_xyz_A: tuple[float, float, float], length_A: float
+) -> np.ndarray:
+    """A smooth random field in [0, 1] (z, y, x): Gaussian noise low-passed at ``length_A``, rescaled by rank-free min/max."""
+    white = rng.standard_normal(shape_zyx).astype(np.float32)
+    f = rfft_map(white)
+    s = frequency_grid_invA(shape_zyx, voxel_xyz_A)
+    f *= np.exp(-((s * length_A) ** 2) * 2.0).astype(np.float32)
+    g = irfft_map(f, shape_zyx)
+    lo, hi = float(g.min()), float(g.max())
+    return ((g - lo) / max(hi - lo, 1e-12)).astype(np.float32)
+
+
+def local_bfactor_blend(
+    f_signal: np.ndarray,
+    s_invA: np.ndarray,
+    shape_zyx: tuple[int, int, int],
+    b_levels_A2: np.ndarray,
+    weight_field: np.ndarray,
+) -> np.ndarray:
+    """Blend copies of a signal blurred at ``b_levels_A2`` (ascending) by a field in [0, 1] (0 → first level).
+
+    ``f_signal`` is the signal's rfft; the per-voxel B is linear in the field, interpolated between the two
+    nearest levels. Returns the (z, y, x) float32 blend.
+    """
+    n = len(b_levels_A2)
+    if n == 1:
+        return irfft_map(f_signal * np.exp(-b_levels_A2[0] * s_invA**2 / 4).astype(np.float32), shape_zyx)
+    pos = np.clip(weight_field, 0.0, 1.0) * (n - 1)
+    out = np.zeros(shape_zyx, dtype=np.float32)
+    for k, b in enumerate(b_levels_A2):
+        w = np.clip(1.0 - np.abs(pos - k), 0.0, 1.0)  # hat function: linear interpolation between levels
+        if not np.any(w > 0):
+            continue
+        copy = irfft_map(f_signal * np.exp(-float(b) * s_invA**2 / 4).astype(np.float32), shape_zyx)
+        out += w * copy
+    return out
+
+
+def shell_power(f: np.ndarray, shells: Shells) -> np.ndarray:
+    """Mean ``|F|²`` per shell (full-grid count)."""
+    return shells.sum(np.abs(f) ** 2) / np.maximum(shells.count(), 1)
+
+
+def half_map_noise(
+    f_signal: np.ndarray,
+    shape_zyx: tuple[int, int, int],
+    voxel_xyz_A: tuple[float, float, float],
+    d_A: float,
+    rng: np.random.Generator,
+    steepness: float = 8.0,
+    fsc_floor: float = 1e-3,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two independent coloured-noise spectra for half maps that cross FSC 0.143 at ``d_A``.
+
+    Parameters
+    ----------
+    f_signal
+        rfft of the noiseless signal (defines ``S(s)``).
+    shape_zyx, voxel_xyz_A
+        Grid of the signal.
+    d_A
+        Resolution (Å) where the half-map FSC should cross 0.143.
+    rng
+        Random generator (two draws of complex Gaussian coefficients).
+    steepness
+        Steepness of the target FSC curve (see :func:`target_fsc`).
+    fsc_floor
+        Smallest target FSC used (caps the noise-to-signal ratio at ``1/fsc_floor``).
+
+    Returns
+    -------
+    noise1, noise2, target_curve
+        rfft-shaped complex noise arrays and the target FSC per shell.
+    """
+    shells = resolution_shells(
+        shape_zyx, voxel_xyz_A, max_invA=float(np.max(frequency_grid_invA(shape_zyx, voxel_xyz_A)))
+    )
+    s_pow = shell_power(f_signal, shells)
+    fsc_t = np.clip(target_fsc(shells.centres_invA, d_A, steepness), fsc_floor, 1.0 - 1e-6)
+    n_pow = s_pow * (1.0 - fsc_t) / fsc_t
+    n_pow[0] = 0.0  # leave the mean alone
+    sigma = np.sqrt(np.append(n_pow, 0.0) / 2.0).astype(np.float32)[shells.index]
+    out = []
+    for _ in range(2):
+        re = rng.standard_normal(f_signal.shape, dtype=np.float32)
+        im = rng.standard_normal(f_signal.shape, dtype=np.float32)
+        out.append((re + 1j * im) * sigma)
+    return out[0], out[1], fsc_t
+
+
+def radial_spectrum(m: DensityMap, shells: Shells | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Radially averaged amplitude ``(s in 1/Å, mean |F|)`` of a map (wrapper for plots and tests)."""
+    from densharp.fourier import shell_amplitudes
+
+    return shell_amplitudes(m, shells)
