@@ -157,3 +157,43 @@ def radial_spectrum(m: DensityMap, shells: Shells | None = None) -> tuple[np.nda
     from densharp.fourier import shell_amplitudes
 
     return shell_amplitudes(m, shells)
+
+
+def add_half_map_noise(
+    m: DensityMap,
+    d_A: float,
+    rng: np.random.Generator,
+    steepness: float = 8.0,
+    cut_factor: float | None = None,
+) -> tuple[DensityMap, DensityMap, DensityMap]:
+    """Two noisy half maps of ``m`` whose FSC crosses 0.143 at ``d_A``, and their average.
+
+    Parameters
+    ----------
+    m
+        Noiseless map (its spectrum shapes the noise); band-limit it no finer than Nyquist.
+    d_A
+        Resolution (Å) of the FSC-0.143 crossing.
+    rng
+        Random generator.
+    steepness
+        Steepness of the target FSC curve.
+    cut_factor
+        If given, the average is low-passed at ``cut_factor·d_A`` (soft edge); the half maps never are.
+
+    Returns
+    -------
+    full, half1, half2
+        Maps on ``m``'s grid.
+    """
+    from densharp.fourier import lowpass_filter_values
+
+    f = rfft_map(m.data_zyx)
+    n1, n2, _ = half_map_noise(f, m.shape_zyx, m.voxel_size_xyz_A, d_A, rng, steepness=steepness)
+    h1 = irfft_map(f + n1, m.shape_zyx)
+    h2 = irfft_map(f + n2, m.shape_zyx)
+    favg = f + 0.5 * (n1 + n2)
+    if cut_factor is not None:
+        s = frequency_grid_invA(m.shape_zyx, m.voxel_size_xyz_A)
+        favg *= lowpass_filter_values(s, cut_factor * d_A).astype(np.float32)
+    return m.with_data(irfft_map(favg, m.shape_zyx)), m.with_data(h1), m.with_data(h2)
