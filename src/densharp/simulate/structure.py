@@ -96,6 +96,8 @@ def clean_structure(st: gemmi.Structure, seed: int = 0) -> dict[str, Any]:
     n_h = model.count_atom_sites()
     st.remove_waters()
     n_w = model.count_atom_sites()
+    for cra in model.all():  # mark altloc atoms: the kept conformer gets full occupancy below
+        cra.atom.flag = "a" if cra.atom.altloc != "\0" else "\0"
     st.remove_alternative_conformations()
     n_alt = model.count_atom_sites()
     st.remove_empty_chains()
@@ -116,8 +118,9 @@ def clean_structure(st: gemmi.Structure, seed: int = 0) -> dict[str, Any]:
     rec["zero_occupancy_atoms"] = int(np.sum(occ <= 0))
     n_aniso = 0
     for cra in model.all():
-        if cra.atom.altloc != "\0" and cra.atom.occ < 1.0:
+        if cra.atom.flag == "a":
             cra.atom.occ = 1.0
+            cra.atom.flag = "\0"
         cra.atom.altloc = "\0"
         if cra.atom.aniso.nonzero():
             # rotations move positions only; isotropic B keeps the simulated density rotation-consistent
