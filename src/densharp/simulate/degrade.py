@@ -17,6 +17,9 @@ All functions are pure: they take arrays or :class:`~densharp.volume.DensityMap`
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass, replace
+
 import numpy as np
 
 from densharp.fourier import Shells, frequency_grid_invA, irfft_map, resolution_shells, rfft_map
@@ -24,6 +27,49 @@ from densharp.volume import DensityMap
 
 #: the FSC threshold that defines the stated resolution of simulated half maps
 FSC_THRESHOLD = 0.143
+
+
+@dataclass(frozen=True)
+class RadialGrid:
+    """Fast radial filters on an rfft half grid of isotropic voxels.
+
+    ``|s|`` is quantised to ``n_bins`` bins between 0 and the corner frequency, so a radial filter is a table
+    lookup (``values[index]``) instead of transcendental functions on every coefficient. The index depends only on
+    the box shape; frequencies scale as ``1/voxel``.
+    """
+
+    index: np.ndarray  # int32 bin of every rfft coefficient
+    s_unit: np.ndarray  # bin centres in 1/voxel
+
+    def filter(self, fn, voxel_A: float) -> np.ndarray:  # type: ignore[no-untyped-def]
+        """``fn(|s| in 1/Å)`` evaluated per bin and gathered onto the grid (float32)."""
+        return np.asarray(fn(self.s_unit / voxel_A), dtype=np.float32)[self.index]
+
+
+@functools.lru_cache(maxsize=8)
+def radial_grid(shape_zyx: tuple[int, int, int], n_bins: int = 4096) -> RadialGrid:
+    """Cached :class:`RadialGrid` for a box shape (isotropic voxels)."""
+    s = frequency_grid_invA(shape_zyx, (1.0, 1.0, 1.0))
+    top = float(s.max()) * (1 + 1e-6)
+    idx = np.minimum((s / top * n_bins).astype(np.int32), n_bins - 1)
+    centres = (np.arange(n_bins) + 0.5) * top / n_bins
+    return RadialGrid(index=idx, s_unit=centres)
+
+
+@functools.lru_cache(maxsize=8)
+def _unit_shells(shape_zyx: tuple[int, int, int]) -> Shells:
+    top = float(np.max(frequency_grid_invA(shape_zyx, (1.0, 1.0, 1.0))))
+    return resolution_shells(shape_zyx, (1.0, 1.0, 1.0), max_invA=top)
+
+
+def shells_for(shape_zyx: tuple[int, int, int], voxel_xyz_A: tuple[float, float, float]) -> Shells:
+    """Resolution shells up to the box corner (cached by shape when voxels are isotropic)."""
+    v = voxel_xyz_A
+    if max(v) - min(v) <= 1e-9 * max(v):
+        u = _unit_shells(tuple(int(n) for n in shape_zyx))  # type: ignore[arg-type]
+        return replace(u, centres_invA=u.centres_invA / v[0], width_invA=u.width_invA / v[0])
+    top = float(np.max(frequency_grid_invA(shape_zyx, voxel_xyz_A)))
+    return resolution_shells(shape_zyx, voxel_xyz_A, max_invA=top)
 
 
 def draw_uniform(rng: np.random.Generator, lo_hi: tuple[float, float]) -> float:
@@ -64,39 +110,50 @@ def target_fsc(s_invA: np.ndarray, d_A: float, steepness: float = 8.0) -> np.nda
 def smooth_random_field(
     rng: np.random.Generator, shape_zyx: tuple[int, int, int], voxel_xyz_A: tuple[float, float, float], length_A: float
 ) -> np.ndarray:
-    """A smooth random field in [0, 1] (z, y, x): Gaussian noise low-passed at ``length_A``, rescaled by rank-free min/max."""
-    white = rng.standard_normal(shape_zyx).astype(np.float32)
-    f = rfft_map(white)
-    s = frequency_grid_invA(shape_zyx, voxel_xyz_A)
-    f *= np.exp(-((s * length_A) ** 2) * 2.0).astype(np.float32)
-    g = irfft_map(f, shape_zyx)
+    """A smooth random field in [0, 1] over a (z, y, x) box, varying on the scale ``length_A``.
+
+    Random coefficients on a coarse lattice (spacing ``length_A``, one extra node beyond each face) are spread
+    with Gaussian bumps of width ``length_A/2`` along each axis (separable, so it costs three small tensor
+    products), then rescaled to [0, 1].
+    """
+    bases = []
+    for n, v in zip(shape_zyx, voxel_xyz_A[::-1]):
+        pos = np.arange(n) * v
+        nodes = np.arange(-length_A, n * v + 2 * length_A, length_A)
+        bases.append(np.exp(-0.5 * ((pos[:, None] - nodes[None, :]) / (0.5 * length_A)) ** 2))
+    coef = rng.standard_normal(tuple(b.shape[1] for b in bases))
+    g = np.einsum("ai,ijk->ajk", bases[0], coef)
+    g = np.einsum("bj,ajk->abk", bases[1], g)
+    g = np.einsum("ck,abk->abc", bases[2], g)
     lo, hi = float(g.min()), float(g.max())
     return ((g - lo) / max(hi - lo, 1e-12)).astype(np.float32)
 
 
 def local_bfactor_blend(
     f_signal: np.ndarray,
-    s_invA: np.ndarray,
+    bfilters: list[np.ndarray],
     shape_zyx: tuple[int, int, int],
-    b_levels_A2: np.ndarray,
     weight_field: np.ndarray,
+    crop: tuple[slice, ...] | None = None,
 ) -> np.ndarray:
-    """Blend copies of a signal blurred at ``b_levels_A2`` (ascending) by a field in [0, 1] (0 → first level).
+    """Blend copies of a signal blurred by ``bfilters`` (ascending B) with a field in [0, 1] (0 → first copy).
 
-    ``f_signal`` is the signal's rfft; the per-voxel B is linear in the field, interpolated between the two
-    nearest levels. Returns the (z, y, x) float32 blend.
+    ``f_signal`` is the signal's rfft on a (padded) box of ``shape_zyx``; ``bfilters[k]`` is the Fourier
+    multiplier ``exp(-B_k s²/4)`` of level ``k`` on that grid. The per-voxel B is linear in the field, interpolated
+    between the two nearest levels. ``crop`` selects the region returned (and the field must have that shape).
+    Returns the float32 blend.
     """
-    n = len(b_levels_A2)
+    n = len(bfilters)
+    sl = crop if crop is not None else tuple(slice(None) for _ in range(3))
     if n == 1:
-        return irfft_map(f_signal * np.exp(-b_levels_A2[0] * s_invA**2 / 4).astype(np.float32), shape_zyx)
+        return np.ascontiguousarray(irfft_map(f_signal * bfilters[0], shape_zyx)[sl])
     pos = np.clip(weight_field, 0.0, 1.0) * (n - 1)
-    out = np.zeros(shape_zyx, dtype=np.float32)
-    for k, b in enumerate(b_levels_A2):
+    out = np.zeros(weight_field.shape, dtype=np.float32)
+    for k, filt in enumerate(bfilters):
         w = np.clip(1.0 - np.abs(pos - k), 0.0, 1.0)  # hat function: linear interpolation between levels
         if not np.any(w > 0):
             continue
-        copy = irfft_map(f_signal * np.exp(-float(b) * s_invA**2 / 4).astype(np.float32), shape_zyx)
-        out += w * copy
+        out += w * irfft_map(f_signal * filt, shape_zyx)[sl]
     return out
 
 

@@ -23,11 +23,12 @@ import gemmi
 import numpy as np
 
 from densharp.errors import InputError
-from densharp.fourier import frequency_grid_invA, irfft_map, lowpass_filter_values, rfft_map
+from densharp.fourier import irfft_map, lowpass_filter_values, rfft_map
 from densharp.simulate.degrade import (
     draw_uniform,
     half_map_noise,
     local_bfactor_blend,
+    radial_grid,
     random_rotation,
     smooth_random_field,
 )
@@ -156,28 +157,28 @@ def make_pair(
     cut = draw_uniform(rng, cfg.cut_factor_range)
 
     padded, pad, blur = simulate_raw_padded(pm, vox, cfg.box_zyx, center, rot, cfg.padding_A, cfg.modality, cutoff=1e-3)
-    shape = cfg.box_zyx
+    shape = tuple(int(n) for n in cfg.box_zyx)
     sl = tuple(slice(p, p + n) for p, n in zip(pad, shape))
+    rg_pad = radial_grid(padded.shape_zyx)
     f_pad = rfft_map(padded.data_zyx)
-    s_pad = frequency_grid_invA(padded.shape_zyx, vox)
-    unblur = np.exp(blur * s_pad**2 / 4).astype(np.float32)
-    lp_t = lowpass_filter_values(s_pad, d_t).astype(np.float32)
-    target = irfft_map(f_pad * (unblur * lp_t), padded.shape_zyx)[sl]
-    # signal: global B everywhere, local B from a smooth field; band-limit at Nyquist to avoid unblur blow-up
-    f_sig = f_pad * (unblur * lowpass_filter_values(s_pad, 2.2 * v).astype(np.float32))
+    # remove the sampling blur; band-limit at the target (target) or at 2.2 voxels (signal, avoids unblur blow-up)
+    target = irfft_map(
+        f_pad * rg_pad.filter(lambda s: np.exp(blur * s * s / 4) * lowpass_filter_values(s, d_t), v), padded.shape_zyx
+    )[sl]
+    f_pad *= rg_pad.filter(lambda s: np.exp(blur * s * s / 4) * lowpass_filter_values(s, 2.2 * v), v)
     levels = b_glob + np.linspace(0.0, b_spread, max(1, cfg.n_local_b_levels))
-    if b_spread > 0 and cfg.n_local_b_levels > 1:
-        field_w = smooth_random_field(rng, padded.shape_zyx, vox, cfg.local_b_length_A)
-        signal = local_bfactor_blend(f_sig, s_pad, padded.shape_zyx, levels, field_w)[sl]
-    else:
-        signal = irfft_map(f_sig * np.exp(-b_glob * s_pad**2 / 4).astype(np.float32), padded.shape_zyx)[sl]
+    if b_spread <= 0 or cfg.n_local_b_levels <= 1:
+        levels = levels[:1]
+    bfilters = [rg_pad.filter(lambda s, b=b: np.exp(-b * s * s / 4), v) for b in levels]
+    field_w = smooth_random_field(rng, shape, vox, cfg.local_b_length_A) if len(levels) > 1 else np.zeros(shape)
+    signal = local_bfactor_blend(f_pad, bfilters, padded.shape_zyx, field_w.astype(np.float32), crop=sl)
     signal = np.ascontiguousarray(signal)
     f_s = rfft_map(signal)
     n1, n2, _ = half_map_noise(f_s, shape, vox, d_in, rng, steepness=steep)
     h1 = irfft_map(f_s + n1, shape)
     h2 = irfft_map(f_s + n2, shape)
-    s_box = frequency_grid_invA(shape, vox)
-    inp = irfft_map((f_s + 0.5 * (n1 + n2)) * lowpass_filter_values(s_box, cut * d_in).astype(np.float32), shape)
+    lp_in = radial_grid(shape).filter(lambda s: lowpass_filter_values(s, cut * d_in), v)
+    inp = irfft_map((f_s + 0.5 * (n1 + n2)) * lp_in, shape)
 
     origin = tuple(np.asarray(padded.origin_xyz_A) + np.asarray(pad[::-1]) * v)
     geo = DensityMap(np.zeros((1, 1, 1), np.float32), vox, origin)
