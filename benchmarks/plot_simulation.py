@@ -69,8 +69,13 @@ def main() -> None:
         )
 
     for d in (3.0, 4.5, 6.0):
-        got = [fsc_curve(p.half1, p.half2).resolution_at(0.143) for p in (make_pair(pm, cfg_for(d), 0, i) for i in range(5))]
-        print(f"requested {d:.1f} Å: FSC-0.143 of half maps {np.mean(got):.2f} ± {np.std(got):.2f} Å (5 seeds; {', '.join(f'{g:.2f}' for g in got)})")
+        got = [
+            fsc_curve(p.half1, p.half2).resolution_at(0.143)
+            for p in (make_pair(pm, cfg_for(d), 0, i) for i in range(5))
+        ]
+        print(
+            f"requested {d:.1f} Å: FSC-0.143 of half maps {np.mean(got):.2f} ± {np.std(got):.2f} Å (5 seeds; {', '.join(f'{g:.2f}' for g in got)})"
+        )
 
     m0 = simulate_map(pm, 1.0, None)
     sh = resolution_shells(m0.shape_zyx, m0.voxel_size_xyz_A)

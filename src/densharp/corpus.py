@@ -9,7 +9,8 @@ sha256, cleans each with :func:`densharp.simulate.structure.load_structure` and 
   atom count, output path),
 - ``DIR/cache/``: downloaded archives and extracted members (this module's own cache folder).
 
-It is idempotent and resumable: an entry whose output exists and whose manifest sha256 matches is skipped.
+It is idempotent and resumable: an entry whose output exists and whose manifest sha256 and cleaning version
+match is skipped.
 Failures (a registry or member missing, a checksum mismatch) are collected, the rest goes on.
 """
 
@@ -234,7 +235,7 @@ def fetch_corpus(
 
     Returns a :class:`FetchReport`; entries that failed are listed in ``report.failed`` with one-line reasons.
     """
-    from densharp.simulate.structure import load_structure
+    from densharp.simulate.structure import CLEANING_VERSION, load_structure
 
     t0 = time.perf_counter()
     root = Path(dest)
@@ -250,7 +251,13 @@ def fetch_corpus(
     for e in entries:
         out = root / "structures" / e.split / f"{e.name}.cif.gz"
         old = manifest["entries"].get(e.name)
-        if old and old.get("sha256") == e.sha256 and old.get("split") == e.split and out.is_file():
+        if (
+            old
+            and old.get("sha256") == e.sha256
+            and old.get("split") == e.split
+            and old.get("cleaning", {}).get("cleaning_version") == CLEANING_VERSION
+            and out.is_file()
+        ):
             rep.skipped.append(e.name)
             continue
         try:

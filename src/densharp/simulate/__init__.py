@@ -5,8 +5,20 @@ Everything here is pure (no file writes) and seeded; only :func:`load_structure`
 
 from __future__ import annotations
 
-from densharp.simulate.density import simulate_map
+from densharp.simulate.crystal import CrystalSim, simulate_crystal
+from densharp.simulate.density import Modality, PreparedModel, simulate_map
 from densharp.simulate.pairs import PairConfig, SimPair, make_pair, random_patch
 from densharp.simulate.structure import load_structure
 
-__all__ = ["PairConfig", "SimPair", "load_structure", "make_pair", "random_patch", "simulate_map"]
+__all__ = [
+    "CrystalSim",
+    "Modality",
+    "PairConfig",
+    "PreparedModel",
+    "SimPair",
+    "load_structure",
+    "make_pair",
+    "random_patch",
+    "simulate_crystal",
+    "simulate_map",
+]

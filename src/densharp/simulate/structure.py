@@ -30,6 +30,9 @@ from densharp.errors import InputError
 
 log = logging.getLogger(__name__)
 
+#: bumped whenever cleaning changes, so cached cleaned files (corpus) are rebuilt
+CLEANING_VERSION = 2
+
 #: B-factor range (Å²) assigned from the centroid outwards when a file has no usable B-factors
 ASSIGNED_B_RANGE_A2: tuple[float, float] = (15.0, 60.0)
 
@@ -83,7 +86,7 @@ def clean_structure(st: gemmi.Structure, seed: int = 0) -> dict[str, Any]:
     seed
         Seed for the B-factor assignment (only used when B-factors are replaced).
     """
-    rec: dict[str, Any] = {"models_in_file": len(st)}
+    rec: dict[str, Any] = {"cleaning_version": CLEANING_VERSION, "models_in_file": len(st)}
     while len(st) > 1:
         del st[len(st) - 1]
     if len(st) == 0:
