@@ -70,3 +70,13 @@ def test_random_patch_cuts_same_location(prepared):
             )
         assert q.input.same_grid(q.target)
     assert q.meta["patch_kind"] == "solvent"
+
+
+def test_solvent_boxes_still_get_noise(prepared):
+    cfg = PairConfig(box_zyx=(32, 32, 32), solvent_fraction=1.0)
+    p = make_pair(prepared, cfg, seed=0, index=0)
+    assert p.meta["is_solvent_box"]
+    mol = make_pair(prepared, PairConfig(box_zyx=(32, 32, 32), solvent_fraction=0.0), seed=0, index=0)
+    noise_solvent = float((p.half1.data_zyx - p.half2.data_zyx).std())
+    noise_mol = float((mol.half1.data_zyx - mol.half2.data_zyx).std())
+    assert noise_solvent > 0.1 * noise_mol

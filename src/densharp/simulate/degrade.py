@@ -170,6 +170,7 @@ def half_map_noise(
     rng: np.random.Generator,
     steepness: float = 8.0,
     fsc_floor: float = 1e-3,
+    f_reference: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Two independent coloured-noise spectra for half maps that cross FSC 0.143 at ``d_A``.
 
@@ -187,6 +188,9 @@ def half_map_noise(
         Steepness of the target FSC curve (see :func:`target_fsc`).
     fsc_floor
         Smallest target FSC used (caps the noise-to-signal ratio at ``1/fsc_floor``).
+    f_reference
+        rfft (same grid) whose power defines ``S(s)`` instead of ``f_signal``: used for boxes that are mostly
+        solvent, whose noise should match the molecule's (then the stated FSC holds for the molecule, not the box).
 
     Returns
     -------
@@ -196,7 +200,7 @@ def half_map_noise(
     shells = resolution_shells(
         shape_zyx, voxel_xyz_A, max_invA=float(np.max(frequency_grid_invA(shape_zyx, voxel_xyz_A)))
     )
-    s_pow = shell_power(f_signal, shells)
+    s_pow = shell_power(f_signal if f_reference is None else f_reference, shells)
     fsc_t = np.clip(target_fsc(shells.centres_invA, d_A, steepness), fsc_floor, 1.0 - 1e-6)
     n_pow = s_pow * (1.0 - fsc_t) / fsc_t
     n_pow[0] = 0.0  # leave the mean alone

@@ -9,7 +9,8 @@ those two integers alone (DataLoader workers need no shared state). Steps:
 3. target = that density band-limited at ``d_target`` (soft edge);
 4. signal = the density with global B plus a smoothly varying local B (:func:`~densharp.simulate.degrade.local_bfactor_blend`);
 5. half maps = signal + two independent coloured-noise draws that make the half-map FSC cross 0.143 at
-   ``d_input`` (:func:`~densharp.simulate.degrade.half_map_noise`);
+   ``d_input`` (:func:`~densharp.simulate.degrade.half_map_noise`); for solvent boxes the noise level is that
+   of a box on the molecule, so empty regions get realistic noise;
 6. input = average of the half maps, low-passed with a soft edge at ``cut·d_input`` (``cut`` ≤ 1, so the cut never
    hides the FSC crossing).
 """
@@ -174,7 +175,16 @@ def make_pair(
     signal = local_bfactor_blend(f_pad, bfilters, padded.shape_zyx, field_w.astype(np.float32), crop=sl)
     signal = np.ascontiguousarray(signal)
     f_s = rfft_map(signal)
-    n1, n2, _ = half_map_noise(f_s, shape, vox, d_in, rng, steepness=steep)
+    f_ref = None
+    if is_solvent:
+        # noise level of the molecule, not of the empty box: spectrum of a box on the centre atom (global B only)
+        ref, ref_pad, ref_blur = simulate_raw_padded(pm, vox, shape, pm.xyz_A[atom_i], rot, 0.0, cfg.modality)
+        rsl = tuple(slice(p, p + n) for p, n in zip(ref_pad, shape))
+        f_ref = rfft_map(np.ascontiguousarray(ref.data_zyx[rsl]))
+        f_ref *= radial_grid(shape).filter(
+            lambda s: np.exp((ref_blur - b_glob) * s * s / 4) * lowpass_filter_values(s, 2.2 * v), v
+        )
+    n1, n2, _ = half_map_noise(f_s, shape, vox, d_in, rng, steepness=steep, f_reference=f_ref)
     h1 = irfft_map(f_s + n1, shape)
     h2 = irfft_map(f_s + n2, shape)
     lp_in = radial_grid(shape).filter(lambda s: lowpass_filter_values(s, cut * d_in), v)
