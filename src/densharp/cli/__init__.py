@@ -24,6 +24,8 @@ COMMANDS: dict[str, str] = {
     "fsc": "fsc",
     "compare": "compare",
     "sharpen": "sharpen",
+    "simulate": "simulate",
+    "corpus": "corpus",
     "models": "models",
 }
 

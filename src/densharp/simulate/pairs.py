@@ -1,0 +1,262 @@
+"""Training pairs: a degraded input (and its two half maps) and a clean target on one grid, from (seed, index).
+
+:func:`make_pair` draws every parameter from ``np.random.default_rng([seed, index])`` so a pair is reproducible from
+those two integers alone (DataLoader workers need no shared state). Steps:
+
+1. draw voxel size, rotation, box centre (an atom, or with probability ``solvent_fraction`` a point well outside
+   the model), input resolution ``d_input``, target resolution, global B, local-B spread, FSC steepness, cut;
+2. simulate the model density once on a padded box (:func:`densharp.simulate.density.simulate_raw_padded`);
+3. target = that density band-limited at ``d_target`` (soft edge);
+4. signal = the density with global B plus a smoothly varying local B (:func:`~densharp.simulate.degrade.local_bfactor_blend`);
+5. half maps = signal + two independent coloured-noise draws that make the half-map FSC cross 0.143 at
+   ``d_input`` (:func:`~densharp.simulate.degrade.half_map_noise`); for solvent boxes the noise level is that
+   of a box on the molecule, so empty regions get realistic noise;
+6. input = average of the half maps, low-passed with a soft edge at ``cut·d_input`` (``cut`` ≤ 1, so the cut never
+   hides the FSC crossing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import gemmi
+import numpy as np
+
+from densharp.errors import InputError
+from densharp.fourier import irfft_map, lowpass_filter_values, rfft_map
+from densharp.simulate.degrade import (
+    draw_uniform,
+    half_map_noise,
+    local_bfactor_blend,
+    radial_grid,
+    random_rotation,
+    smooth_random_field,
+)
+from densharp.simulate.density import Modality, PreparedModel, _as_prepared, simulate_raw_padded
+from densharp.volume import DensityMap
+
+
+@dataclass(frozen=True)
+class PairConfig:
+    """Ranges every pair's parameters are drawn from (uniformly unless stated).
+
+    Attributes
+    ----------
+    d_input_range_A
+        Input resolution (Å) where the half-map FSC crosses 0.143.
+    d_target_A
+        Fixed target resolution (Å); ``None`` uses ``max(d_input/2, d_target_min_A, 2.2·voxel)``.
+    d_target_min_A
+        Finest target resolution (Å) when ``d_target_A`` is ``None``.
+    b_global_range_A2
+        Global B (Å²) added to the input on top of the atoms' own B-factors.
+    b_local_range_A2
+        Spread (Å²) of the smoothly varying extra B across the box (0 = uniform).
+    local_b_length_A
+        Correlation length (Å) of the local-B field.
+    fsc_steepness_range
+        Steepness of the target half-map FSC curve.
+    cut_factor_range
+        Input low-pass at ``cut·d_input`` (≤ 1: finer than the stated resolution).
+    voxel_size_range_A
+        Voxel size (Å), isotropic, drawn per pair.
+    box_zyx
+        Shape of the simulated box (z, y, x); cut smaller patches with :func:`random_patch`.
+    padding_A
+        Padding (Å) used while simulating (never returned).
+    modality
+        ``"em"`` or ``"xray"`` form factors.
+    rotate
+        Random uniform rotation of the model per pair.
+    solvent_fraction
+        Probability of centring the box well outside the model (solvent-dominated boxes).
+    n_local_b_levels
+        Number of blurred copies blended for the local B.
+    """
+
+    d_input_range_A: tuple[float, float] = (2.5, 8.0)
+    d_target_A: float | None = None
+    d_target_min_A: float = 2.0
+    b_global_range_A2: tuple[float, float] = (0.0, 100.0)
+    b_local_range_A2: tuple[float, float] = (0.0, 80.0)
+    local_b_length_A: float = 20.0
+    fsc_steepness_range: tuple[float, float] = (5.0, 12.0)
+    cut_factor_range: tuple[float, float] = (0.85, 1.0)
+    voxel_size_range_A: tuple[float, float] = (0.9, 1.2)
+    box_zyx: tuple[int, int, int] = (64, 64, 64)
+    padding_A: float = 8.0
+    modality: str = "em"
+    rotate: bool = True
+    solvent_fraction: float = 0.05
+    n_local_b_levels: int = 3
+
+    def __post_init__(self) -> None:
+        lo, hi = self.d_input_range_A
+        if not 0 < lo <= hi:
+            raise InputError(f"d_input_range_A must be 0 < lo <= hi, got {self.d_input_range_A}")
+        if min(self.box_zyx) < 8:
+            raise InputError(f"box_zyx must be at least 8 voxels per axis, got {self.box_zyx}")
+        Modality(self.modality)
+        if self.voxel_size_range_A[0] <= 0:
+            raise InputError(f"voxel sizes must be positive, got {self.voxel_size_range_A}")
+
+
+@dataclass(frozen=True)
+class SimPair:
+    """A simulated (input, target) pair with half maps, all on one grid.
+
+    Attributes
+    ----------
+    input, target, half1, half2
+        Maps on the same grid; ``input`` is the low-passed average of the half maps.
+    d_input_A, d_target_A
+        Stated input resolution (half-map FSC 0.143) and target resolution, Å.
+    meta
+        Every drawn parameter (JSON-ready).
+    """
+
+    input: DensityMap
+    target: DensityMap
+    half1: DensityMap
+    half2: DensityMap
+    d_input_A: float
+    d_target_A: float
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def make_pair(
+    structure: gemmi.Structure | PreparedModel,
+    cfg: PairConfig,
+    seed: int,
+    index: int,
+) -> SimPair:
+    """Simulate pair number ``index`` of the stream ``seed`` for ``structure`` (see module docstring).
+
+    Pass a :class:`~densharp.simulate.density.PreparedModel` when making many pairs of one structure (it avoids
+    copying the model for every pair).
+    """
+    pm = _as_prepared(structure)
+    rng = np.random.default_rng([int(seed), int(index)])
+    v = draw_uniform(rng, cfg.voxel_size_range_A)
+    vox = (v, v, v)
+    d_in = draw_uniform(rng, cfg.d_input_range_A)
+    d_in = max(d_in, 2.2 * v)
+    d_t = float(cfg.d_target_A) if cfg.d_target_A is not None else max(d_in / 2.0, cfg.d_target_min_A, 2.2 * v)
+    rot = random_rotation(rng) if cfg.rotate else None
+    atom_i = int(rng.integers(pm.n_atoms))
+    center = pm.xyz_A[atom_i].copy()
+    is_solvent = bool(rng.random() < cfg.solvent_fraction)
+    if is_solvent:
+        direction = rng.standard_normal(3)
+        direction /= np.linalg.norm(direction)
+        half_box = 0.5 * np.asarray(cfg.box_zyx[::-1]) * v
+        center = center + direction * float(np.linalg.norm(half_box)) * 1.2
+    b_glob = draw_uniform(rng, cfg.b_global_range_A2)
+    b_spread = draw_uniform(rng, cfg.b_local_range_A2)
+    steep = draw_uniform(rng, cfg.fsc_steepness_range)
+    cut = draw_uniform(rng, cfg.cut_factor_range)
+
+    padded, pad, blur = simulate_raw_padded(pm, vox, cfg.box_zyx, center, rot, cfg.padding_A, cfg.modality, cutoff=1e-3)
+    shape = tuple(int(n) for n in cfg.box_zyx)
+    sl = tuple(slice(p, p + n) for p, n in zip(pad, shape))
+    rg_pad = radial_grid(padded.shape_zyx)
+    f_pad = rfft_map(padded.data_zyx)
+    # remove the sampling blur; band-limit at the target (target) or at 2.2 voxels (signal, avoids unblur blow-up)
+    target = irfft_map(
+        f_pad * rg_pad.filter(lambda s: np.exp(blur * s * s / 4) * lowpass_filter_values(s, d_t), v), padded.shape_zyx
+    )[sl]
+    f_pad *= rg_pad.filter(lambda s: np.exp(blur * s * s / 4) * lowpass_filter_values(s, 2.2 * v), v)
+    levels = b_glob + np.linspace(0.0, b_spread, max(1, cfg.n_local_b_levels))
+    if b_spread <= 0 or cfg.n_local_b_levels <= 1:
+        levels = levels[:1]
+    bfilters = [rg_pad.filter(lambda s, b=b: np.exp(-b * s * s / 4), v) for b in levels]
+    field_w = smooth_random_field(rng, shape, vox, cfg.local_b_length_A) if len(levels) > 1 else np.zeros(shape)
+    signal = local_bfactor_blend(f_pad, bfilters, padded.shape_zyx, field_w.astype(np.float32), crop=sl)
+    signal = np.ascontiguousarray(signal)
+    f_s = rfft_map(signal)
+    f_ref = None
+    if is_solvent:
+        # noise level of the molecule, not of the empty box: spectrum of a box on the centre atom (global B only)
+        ref, ref_pad, ref_blur = simulate_raw_padded(pm, vox, shape, pm.xyz_A[atom_i], rot, 0.0, cfg.modality)
+        rsl = tuple(slice(p, p + n) for p, n in zip(ref_pad, shape))
+        f_ref = rfft_map(np.ascontiguousarray(ref.data_zyx[rsl]))
+        f_ref *= radial_grid(shape).filter(
+            lambda s: np.exp((ref_blur - b_glob) * s * s / 4) * lowpass_filter_values(s, 2.2 * v), v
+        )
+    n1, n2, _ = half_map_noise(f_s, shape, vox, d_in, rng, steepness=steep, f_reference=f_ref)
+    h1 = irfft_map(f_s + n1, shape)
+    h2 = irfft_map(f_s + n2, shape)
+    lp_in = radial_grid(shape).filter(lambda s: lowpass_filter_values(s, cut * d_in), v)
+    inp = irfft_map((f_s + 0.5 * (n1 + n2)) * lp_in, shape)
+
+    origin = tuple(np.asarray(padded.origin_xyz_A) + np.asarray(pad[::-1]) * v)
+    geo = DensityMap(np.zeros((1, 1, 1), np.float32), vox, origin)
+
+    def mk(a: np.ndarray) -> DensityMap:
+        return replace(geo, data_zyx=np.ascontiguousarray(a, dtype=np.float32))
+
+    meta: dict[str, Any] = {
+        "seed": int(seed),
+        "index": int(index),
+        "voxel_size_A": v,
+        "d_input_A": d_in,
+        "d_target_A": d_t,
+        "rotation": None if rot is None else rot.round(8).tolist(),
+        "center_xyz_A": [float(x) for x in center],
+        "center_atom_index": atom_i,
+        "is_solvent_box": is_solvent,
+        "b_global_A2": b_glob,
+        "b_local_spread_A2": b_spread,
+        "local_b_length_A": cfg.local_b_length_A,
+        "fsc_steepness": steep,
+        "input_cut_factor": cut,
+        "input_lowpass_A": cut * d_in,
+        "modality": str(Modality(cfg.modality).value),
+        "internal_blur_A2": blur,
+        "box_zyx": list(shape),
+        "origin_xyz_A": [float(x) for x in origin],
+    }
+    return SimPair(mk(inp), mk(target), mk(h1), mk(h2), d_in, d_t, meta)
+
+
+def random_patch(
+    pair: SimPair,
+    patch_zyx: tuple[int, int, int],
+    rng: np.random.Generator,
+    solvent_fraction: float = 0.1,
+    density_quantile: float = 0.9,
+) -> SimPair:
+    """Cut the same random sub-box out of every map of ``pair``.
+
+    With probability ``solvent_fraction`` the patch is the one (of 8 uniform candidates) with the least target
+    density (solvent); otherwise it is centred on a random voxel whose target density is above the
+    ``density_quantile`` quantile (so most patches contain molecule).
+    """
+    shape = pair.target.shape_zyx
+    p = tuple(int(n) for n in patch_zyx)
+    if any(a > b for a, b in zip(p, shape)):
+        raise InputError(f"patch {p} is larger than the pair's box {shape} (z,y,x); use a smaller patch")
+    hi = np.array(shape) - np.array(p)
+    t = pair.target.data_zyx
+    if rng.random() < solvent_fraction:
+        cands = [tuple(int(rng.integers(h + 1)) for h in hi) for _ in range(8)]
+        scores = [float(np.abs(t[c[0] : c[0] + p[0], c[1] : c[1] + p[1], c[2] : c[2] + p[2]]).mean()) for c in cands]
+        start = cands[int(np.argmin(scores))]
+        kind = "solvent"
+    else:
+        thr = float(np.quantile(t[::2, ::2, ::2], density_quantile))
+        idx = np.argwhere(t > thr)
+        c = np.array(shape) // 2 if len(idx) == 0 else idx[int(rng.integers(len(idx)))]
+        start = tuple(int(np.clip(ci - pi // 2, 0, h)) for ci, pi, h in zip(c, p, hi))
+        kind = "density"
+    meta = dict(pair.meta, patch_start_zyx=list(start), patch_zyx=list(p), patch_kind=kind)
+    return SimPair(
+        pair.input.crop(start, p),
+        pair.target.crop(start, p),
+        pair.half1.crop(start, p),
+        pair.half2.crop(start, p),
+        pair.d_input_A,
+        pair.d_target_A,
+        meta,
+    )

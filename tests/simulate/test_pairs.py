@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from densharp.metrics.fsc import fsc_curve
+from densharp.simulate.degrade import add_half_map_noise
+from densharp.simulate.density import PreparedModel, simulate_map
+from densharp.simulate.pairs import PairConfig, make_pair, random_patch
+
+SMALL = PairConfig(box_zyx=(40, 36, 32), padding_A=8.0)
+
+
+@pytest.fixture(scope="module")
+def prepared(helix_factory):
+    return PreparedModel(helix_factory(n_res=16))
+
+
+def test_pair_is_reproducible_from_seed_and_index(prepared):
+    a = make_pair(prepared, SMALL, seed=7, index=3)
+    b = make_pair(prepared, SMALL, seed=7, index=3)
+    c = make_pair(prepared, SMALL, seed=7, index=4)
+    for k in ("input", "target", "half1", "half2"):
+        np.testing.assert_array_equal(getattr(a, k).data_zyx, getattr(b, k).data_zyx)
+    assert a.meta == b.meta
+    assert a.meta != c.meta
+    assert a.input.same_grid(a.target) and a.half1.same_grid(a.half2)
+    assert a.input.shape_zyx == (40, 36, 32)
+
+
+@pytest.mark.parametrize("d", [3.0, 4.5, 6.0])
+def test_half_map_fsc_crosses_at_requested_resolution(prepared, d):
+    cfg = PairConfig(
+        d_input_range_A=(d, d), voxel_size_range_A=(1.0, 1.0), box_zyx=(48, 48, 48), rotate=False, solvent_fraction=0.0
+    )
+    got = []
+    for i in range(2):
+        p = make_pair(prepared, cfg, seed=1, index=i)
+        got.append(fsc_curve(p.half1, p.half2).resolution_at(0.143))
+    assert abs(np.mean(got) - d) < 0.1 * d, got
+
+
+def test_half_maps_differ_only_by_noise(helix):
+    m = simulate_map(helix, 1.0, None)
+    rng = np.random.default_rng(0)
+    _full, h1, h2 = add_half_map_noise(m, 4.0, rng)
+    n1, n2 = h1.data_zyx - m.data_zyx, h2.data_zyx - m.data_zyx
+    sig = m.data_zyx - m.data_zyx.mean()
+
+    def corr(a, b):
+        return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+    assert abs(corr(n1, n2)) < 0.05
+    assert abs(corr(n1, sig)) < 0.1 and abs(corr(h1.data_zyx - h2.data_zyx, sig)) < 0.1
+    # the average of the halves is the noiseless map plus half-variance noise: unbiased
+    avg = 0.5 * (h1.data_zyx + h2.data_zyx)
+    assert abs(float((avg - m.data_zyx).mean())) < 1e-3 * float(np.abs(m.data_zyx).max())
+    assert corr(avg, m.data_zyx) > max(corr(h1.data_zyx, m.data_zyx), corr(h2.data_zyx, m.data_zyx))
+
+
+def test_random_patch_cuts_same_location(prepared):
+    p = make_pair(prepared, SMALL, seed=0, index=0)
+    rng = np.random.default_rng(0)
+    for frac in (0.0, 1.0):
+        q = random_patch(p, (16, 16, 16), rng, solvent_fraction=frac)
+        z, y, x = q.meta["patch_start_zyx"]
+        for k in ("input", "target", "half1", "half2"):
+            np.testing.assert_array_equal(
+                getattr(q, k).data_zyx, getattr(p, k).data_zyx[z : z + 16, y : y + 16, x : x + 16]
+            )
+        assert q.input.same_grid(q.target)
+    assert q.meta["patch_kind"] == "solvent"
+
+
+def test_solvent_boxes_still_get_noise(prepared):
+    cfg = PairConfig(box_zyx=(32, 32, 32), solvent_fraction=1.0)
+    p = make_pair(prepared, cfg, seed=0, index=0)
+    assert p.meta["is_solvent_box"]
+    mol = make_pair(prepared, PairConfig(box_zyx=(32, 32, 32), solvent_fraction=0.0), seed=0, index=0)
+    noise_solvent = float((p.half1.data_zyx - p.half2.data_zyx).std())
+    noise_mol = float((mol.half1.data_zyx - mol.half2.data_zyx).std())
+    assert noise_solvent > 0.1 * noise_mol
