@@ -187,6 +187,39 @@ def test_bad_resolution(capsys, tmp_path, maps, res, pattern):
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
+def test_unreadable_file(capsys, tmp_path, maps, monkeypatch):
+    import os
+
+    real_access = os.access
+    # root can read any file, so simulate a permission problem at the check itself
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == maps["map"] else real_access(p, mode))
+    rc, _, err = run_cli(capsys, "sharpen", maps["map"], "--resolution", 4.0, "-o", tmp_path / "o.mrc")
+    assert rc == 2
+    assert_one_error_line(err, "not readable")
+    assert not (tmp_path / "o.mrc").exists()
+
+
+def test_non_orthogonal_cell_is_refused(capsys, tmp_path, maps):
+    m = read_map(maps["map"])
+    a, b, c, *_ = m.cell
+    write_map(tmp_path / "mono.mrc", replace(m, cell_A_deg=(a, b, c, 90.0, 101.5, 90.0)))
+    rc, _, err = run_cli(capsys, "sharpen", tmp_path / "mono.mrc", "--resolution", 4.0, "-o", tmp_path / "o.mrc")
+    assert rc == 2
+    assert_one_error_line(err, "non-orthogonal cell")
+    assert not (tmp_path / "o.mrc").exists()
+
+
+def test_damaged_map_id_needs_permissive(capsys, tmp_path):
+    raw = bytearray((DATA / "canonical.mrc").read_bytes())
+    raw[208:212] = b"XXXX"  # the 'MAP ' identifier
+    bad = tmp_path / "damaged.mrc"
+    bad.write_bytes(bytes(raw))
+    rc, _, err = run_cli(capsys, "info", bad)
+    assert rc == 2 and "--permissive" in err
+    rc, out, err = run_cli(capsys, "info", bad, "--permissive")
+    assert rc == 0 and "warning" in (out + err)
+
+
 def test_existing_output_is_refused_then_overwritten(capsys, tmp_path, maps):
     out = tmp_path / "o.mrc"
     out.write_bytes(b"keep me")

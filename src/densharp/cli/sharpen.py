@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from densharp.filters.sharpen import (
         SharpenMethod,
         check_map_content,
+        check_orthogonal,
         sharpen_autob,
         sharpen_fixed_b,
         sharpen_half_maps,
@@ -100,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
             h2 = read_map(args.half_maps[1], permissive=args.permissive)
             for h, path in ((h1, args.half_maps[0]), (h2, args.half_maps[1])):
                 check_map_content(h, str(path))
+                check_orthogonal(h, str(path))
                 log.info("read %s: %s", path, h.source.header_summary if h.source else "")
                 inputs[str(path)] = h.source.sha256 if h.source else None
             check_half_maps(h1, h2, names=(str(args.half_maps[0]), str(args.half_maps[1])))
@@ -107,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             m = read_map(args.map, permissive=args.permissive)
             check_map_content(m, str(args.map))
+            check_orthogonal(m, str(args.map))
             log.info("read %s: %s", args.map, m.source.header_summary if m.source else "")
             inputs[str(args.map)] = m.source.sha256 if m.source else None
             ref = m

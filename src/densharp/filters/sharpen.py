@@ -63,6 +63,16 @@ def check_map_content(m: DensityMap, name: str) -> None:
         )
 
 
+def check_orthogonal(m: DensityMap, name: str) -> None:
+    """Refuse a non-orthogonal cell on the cryo-EM path (the filters assume an orthogonal box of voxels)."""
+    if not m.is_orthogonal:
+        angles = ", ".join(f"{a:g}" for a in m.cell[3:])
+        raise InputError(
+            f"{name}: non-orthogonal cell (angles {angles}°) is a crystallographic map; the cryo-EM path needs an "
+            "orthogonal box: resample it onto an orthogonal grid first (crystallographic input via MTZ comes later)"
+        )
+
+
 def check_resolution(d_min_A: float, m: DensityMap, what: str = "--resolution") -> None:
     """Refuse a resolution that is non-positive or finer than the map's Nyquist limit."""
     if not np.isfinite(d_min_A) or d_min_A <= 0:
