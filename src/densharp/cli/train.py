@@ -130,10 +130,13 @@ def val_history(log_file: Path) -> list[dict[str, float]]:
 def write_val_curve(run_dir: Path, rows: list[dict[str, float]]) -> None:
     """``val_curve.csv`` (all RSCC columns) and ``val_curve.png`` (model, identity dashed, auto-B dotted)."""
     from densharp.io.atomic import atomic_path, write_text_atomic
+    from densharp.ml.corpus_data import RESOLUTION_BINS_A, bin_name
 
     cols = ["step", "rscc", "rscc_identity", "rscc_autob"]
-    extra = sorted({k for r in rows for k in r} - set(cols))
-    cols += extra
+    for lo, hi in RESOLUTION_BINS_A:
+        cols += [f"rscc{kind}_bin_{bin_name(lo, hi)}" for kind in ("", "_identity", "_autob")]
+    present = {k for r in rows for k in r}
+    cols = [c for c in cols if c in present or c in cols[:4]] + sorted(present - set(cols))
     lines = [",".join(cols)] + [",".join(f"{r[c]:.6g}" if c in r else "" for c in cols) for r in rows]
     write_text_atomic(run_dir / "val_curve.csv", "\n".join(lines) + "\n")
     if not rows:
@@ -151,7 +154,7 @@ def write_val_curve(run_dir: Path, rows: list[dict[str, float]]) -> None:
     ax.set_xlabel("step")
     ax.set_ylabel("masked RSCC vs target (validation)")
     ax.set_title(run_dir.name)
-    ax.legend(loc="lower right")
+    ax.legend(loc="best")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     with atomic_path(run_dir / "val_curve.png") as tmp:
