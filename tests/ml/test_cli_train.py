@@ -6,6 +6,7 @@ import csv
 import gzip
 import json
 import math
+import pickle
 
 import gemmi
 import numpy as np
@@ -76,7 +77,7 @@ def test_corpus_pairs_deterministic_and_balanced(tiny_corpus):
     root, _ = tiny_corpus
     cp = CorpusPairs(root, "train", patch=16)
     assert len(cp.families) == 2
-    a, b = cp(3, 5), cp(3, 5)
+    a, b = cp(3, 5), pickle.loads(pickle.dumps(cp))(3, 5)  # picklable for DataLoader workers and DDP ranks
     assert a["input"].shape == (16, 16, 16) and np.array_equal(a["input"], b["input"])
     assert {cp.choose(0, i) for i in range(40)} == {0, 1}
     cases = make_validation_set(root, "val", n=3, patch=16)
