@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "simulate": "simulate",
     "corpus": "corpus",
     "models": "models",
+    "train": "train",
 }
 
 log = logging.getLogger("densharp")

@@ -1,0 +1,232 @@
+"""Train a sharpening network on pairs simulated from a structure corpus.
+
+Writes RUN_DIR/config.json (resolved config, argv, versions), last.pt and best.pt (selected by validation RSCC),
+train_log.jsonl, val_curve.csv (step, model, identity and auto-B RSCC) and val_curve.png.
+--config FILE.json holds TrainConfig fields (and optionally "pair": PairConfig fields); flags override it.
+
+Examples:
+  densharp train --model unet --corpus corpus -o runs/unet --steps 2000 --patch 32
+  densharp train --model unet --corpus corpus -o runs/unet --steps 4000 --resume
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from densharp.errors import InputError
+
+log = logging.getLogger("densharp")
+
+#: files this command writes in RUN_DIR (removed by --overwrite)
+RUN_FILES = ("config.json", "last.pt", "best.pt", "train_log.jsonl", "val_curve.csv", "val_curve.png")
+
+#: flag dest -> TrainConfig field
+FLAG_FIELDS = {
+    "steps": "total_steps",
+    "batch_size": "batch_size",
+    "lr": "lr",
+    "precision": "precision",
+    "device": "device",
+    "threads": "threads",
+    "max_time": "max_time_s",
+    "eval_interval": "eval_interval",
+    "seed": "seed",
+}
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    """Register ``train`` arguments."""
+    p.add_argument("--model", required=True, choices=("unet", "vae", "report-vae"), help="network to train")
+    p.add_argument("--config", type=Path, metavar="FILE.json", help="JSON with TrainConfig fields (+ optional 'pair')")
+    p.add_argument("--corpus", type=Path, required=True, metavar="DIR", help="corpus from 'densharp corpus fetch'")
+    p.add_argument("-o", "--out", type=Path, required=True, metavar="RUN_DIR", help="run folder")
+    p.add_argument("--steps", type=int, help="total optimiser steps (default 10000)")
+    p.add_argument("--batch-size", type=int, help="patches per step (default 4)")
+    p.add_argument("--patch", type=int, help="patch edge in voxels (default 32)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default 1e-3)")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), help="default auto")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto")
+    p.add_argument("--threads", type=int, help="torch threads of this process")
+    p.add_argument("--max-time", type=float, metavar="S", help="stop (with a checkpoint) after S seconds")
+    p.add_argument("--eval-interval", type=int, help="steps between validations (default 500)")
+    p.add_argument("--val-cases", type=int, default=24, help="validation patches (default %(default)s)")
+    p.add_argument("--seed", type=int, help="seed of model init and data stream (default 0)")
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
+    p.add_argument("--overwrite", action="store_true", help="delete this command's files in RUN_DIR first")
+
+
+def resolve_config(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """TrainConfig from the config file and flags, and the PairConfig overrides (``"pair"``)."""
+    from densharp.ml.train import TrainConfig
+
+    base: dict[str, Any] = {}
+    if args.config is not None:
+        try:
+            base = json.loads(Path(args.config).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"{args.config}: cannot read config JSON ({exc}); give a JSON object") from None
+        if not isinstance(base, dict):
+            raise InputError(f"{args.config}: config must be a JSON object of TrainConfig fields")
+    pair = dict(base.pop("pair", None) or {})
+    base["model_name"] = args.model
+    for dest, fld in FLAG_FIELDS.items():
+        v = getattr(args, dest)
+        if v is not None:
+            base[fld] = v
+    if args.patch is not None:
+        base["patch_size_zyx"] = [args.patch] * 3
+    if args.eval_interval is not None and "ckpt_interval" not in base:
+        base["ckpt_interval"] = args.eval_interval
+    if "total_steps" in base and "warmup_steps" not in base:
+        base["warmup_steps"] = min(100, max(1, int(base["total_steps"]) // 10))
+    if args.model == "report-vae":
+        kw = dict(base.get("model_kwargs") or {})
+        kw.setdefault("input_size_zyx", list(base.get("patch_size_zyx", [32] * 3)))
+        base["model_kwargs"] = kw
+    try:
+        cfg = TrainConfig.from_dict(base)
+    except TypeError as exc:
+        raise InputError(f"train config: {exc}") from None
+    if len(set(cfg.patch_size_zyx)) != 1:
+        raise InputError(f"train: patches must be cubes, got {cfg.patch_size_zyx}")
+    return cfg, pair
+
+
+def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse a non-empty RUN_DIR unless resuming or overwriting; --overwrite removes this command's files."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise InputError(f"{run_dir}: exists and is not a folder; choose another -o RUN_DIR")
+    if run_dir.is_dir() and any(run_dir.iterdir()) and not (resume or overwrite):
+        raise InputError(f"{run_dir}: run folder exists and is not empty; pass --resume, --overwrite or a new -o")
+    if overwrite and not resume:
+        for name in RUN_FILES:
+            (run_dir / name).unlink(missing_ok=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def val_history(log_file: Path) -> list[dict[str, float]]:
+    """Validation rows (step, model, identity, auto-B RSCC) from ``train_log.jsonl``; last record per step wins."""
+    rows: dict[int, dict[str, float]] = {}
+    if not log_file.is_file():
+        return []
+    for line in log_file.read_text(encoding="utf-8").splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if "val_rscc" in rec:
+            rows[int(rec["step"])] = {
+                "step": int(rec["step"]),
+                **{k[4:]: float(v) for k, v in rec.items() if k.startswith("val_rscc")},
+            }
+    return [rows[s] for s in sorted(rows)]
+
+
+def write_val_curve(run_dir: Path, rows: list[dict[str, float]]) -> None:
+    """``val_curve.csv`` (all RSCC columns) and ``val_curve.png`` (model, identity dashed, auto-B dotted)."""
+    from densharp.io.atomic import atomic_path, write_text_atomic
+    from densharp.ml.corpus_data import RESOLUTION_BINS_A, bin_name
+
+    cols = ["step", "rscc", "rscc_identity", "rscc_autob"]
+    for lo, hi in RESOLUTION_BINS_A:
+        cols += [f"rscc{kind}_bin_{bin_name(lo, hi)}" for kind in ("", "_identity", "_autob")]
+    present = {k for r in rows for k in r}
+    cols = [c for c in cols if c in present or c in cols[:4]] + sorted(present - set(cols))
+    lines = [",".join(cols)] + [",".join(f"{r[c]:.6g}" if c in r else "" for c in cols) for r in rows]
+    write_text_atomic(run_dir / "val_curve.csv", "\n".join(lines) + "\n")
+    if not rows:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [r["step"] for r in rows]
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    ax.plot(steps, [r["rscc"] for r in rows], "o-", color="C0", label="model")
+    ax.axhline(rows[-1]["rscc_identity"], color="k", ls="--", label="identity (input)")
+    ax.axhline(rows[-1]["rscc_autob"], color="C3", ls=":", label="auto-B")
+    ax.set_xlabel("step")
+    ax.set_ylabel("masked RSCC vs target (validation)")
+    ax.set_title(run_dir.name)
+    ax.legend(loc="best")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(run_dir / "val_curve.png") as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Resolve the config, build data and validation, train, write the curves."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise InputError("training needs torch: pip install torch==2.13.0 'densharp[ml]'") from None
+    from densharp.cli._args import provenance
+    from densharp.io.atomic import write_json_atomic
+    from densharp.ml.corpus_data import CorpusPairs, evaluate_fn, make_validation_set
+    from densharp.ml.train import train
+    from densharp.simulate.pairs import PairConfig
+
+    if args.val_cases < 1:
+        raise InputError("--val-cases must be >= 1")
+    cfg, pair_over = resolve_config(args)
+    patch = cfg.patch_size_zyx[0]
+    pair_over.setdefault("box_zyx", [patch + 16] * 3)
+    try:
+        pair_cfg = PairConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in pair_over.items()})
+    except TypeError as exc:
+        raise InputError(f"train config 'pair': {exc}") from None
+    run_dir = Path(args.out)
+    prepare_run_dir(run_dir, args.resume, args.overwrite)
+
+    pairs = CorpusPairs(args.corpus, "train", pair_cfg=pair_cfg, patch=patch)
+    cases = make_validation_set(args.corpus, "val", n=args.val_cases, patch=patch, seed=12345, pair_cfg=pair_cfg)
+    data_manifest = {
+        "train": pairs.describe(),
+        "val": {
+            "split": "val",
+            "cases": len(cases),
+            "seed": 12345,
+            "structures": sorted({c["structure"] for c in cases}),
+        },
+        "pair_config": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(pair_cfg).items()},
+    }
+    argv = ["densharp", *sys.argv[1:]]
+    write_json_atomic(
+        run_dir / "config.json",
+        {
+            "train_config": cfg.to_dict(),
+            "data": data_manifest,
+            "val_cases": args.val_cases,
+            "resume": bool(args.resume),
+            "provenance": provenance(),
+        },
+    )
+    result = train(
+        cfg,
+        pairs,
+        evaluate_fn(cases),
+        run_dir,
+        resume=args.resume,
+        data_manifest=data_manifest,
+        resolution_range_A=tuple(pair_cfg.d_input_range_A),
+        voxel_size_A=None,
+        argv=argv,
+    )
+    rows = val_history(run_dir / "train_log.jsonl")
+    write_val_curve(run_dir, rows)
+    last = rows[-1] if rows else {}
+    print(
+        f"trained {cfg.model_name} to step {result['step']} in {result['elapsed_s']:.0f} s "
+        f"({result['patches_per_s']:.1f} patches/s); validation RSCC model {last.get('rscc', float('nan')):.4f}, "
+        f"identity {last.get('rscc_identity', float('nan')):.4f}, auto-B {last.get('rscc_autob', float('nan')):.4f}; "
+        f"outputs in {run_dir}"
+    )
+    return 0
