@@ -28,6 +28,9 @@ COMMANDS: dict[str, str] = {
     "corpus": "corpus",
     "models": "models",
     "train": "train",
+    "evaluate": "evaluate",
+    "hallucination": "hallucination",
+    "report": "report",
 }
 
 log = logging.getLogger("densharp")
