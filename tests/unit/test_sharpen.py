@@ -77,3 +77,13 @@ def test_mask_map_on_other_grid_is_refused(target_2A):
     other = target_2A.crop((0, 0, 0), (10, 10, 10))
     with pytest.raises(GeometryMismatchError, match="different grids"):
         mask_from_map(other, target_2A)
+
+
+def test_pure_noise_half_maps_are_not_amplified_without_bound(blurred_35A):
+    rng = np.random.default_rng(3)
+    h1 = blurred_35A.with_data(rng.normal(size=blurred_35A.shape_zyx).astype(np.float32))
+    h2 = blurred_35A.with_data(rng.normal(size=blurred_35A.shape_zyx).astype(np.float32))
+    res = sharpen_half_maps(h1, h2, d_min_A=3.5)
+    assert res.b_sharpen_A2 <= 4 * np.log(100) * 3.5**2 + 1e-6
+    assert res.map.data_zyx.std() < 100 * h1.data_zyx.std()
+    assert any("capped" in n or "negative" in n for n in res.notes) or res.b_sharpen_A2 < 225

@@ -84,17 +84,34 @@ def check_resolution(d_min_A: float, m: DensityMap, what: str = "--resolution") 
         )
 
 
+#: the largest boost auto-B may give at the resolution limit; B is capped at 4·ln(MAX_GAIN)·d² so a map without
+#: signal (noise only, or FSC weights near zero) is never amplified without bound
+MAX_GAIN_AT_DMIN = 100.0
+
+
+def cap_bfactor(b_A2: float, d_min_A: float, notes: list[str]) -> float:
+    """Clamp a fitted B to [0, 4·ln(MAX_GAIN_AT_DMIN)·d²], recording why in ``notes``."""
+    if b_A2 < 0:
+        notes.append(f"fitted B {b_A2:.1f} Å² is negative: the map already looks sharpened; B not applied")
+        return 0.0
+    b_max = 4.0 * float(np.log(MAX_GAIN_AT_DMIN)) * d_min_A * d_min_A
+    if b_A2 > b_max:
+        notes.append(
+            f"fitted B {b_A2:.1f} Å² would boost {d_min_A:.3g} Å detail more than {MAX_GAIN_AT_DMIN:g}×; "
+            f"capped at {b_max:.1f} Å² (the map may hold little signal at this resolution)"
+        )
+        return b_max
+    return b_A2
+
+
 def sharpen_autob(
     m: DensityMap, d_min_A: float, mask: np.ndarray | None = None, fit_low_A: float = 10.0
 ) -> SharpenResult:
     """Auto-B: fit B by Guinier between ``fit_low_A`` and ``d_min_A``, flatten it, low-pass at ``d_min_A``."""
     check_resolution(d_min_A, m)
     fit = guinier_fit(m, d_min_A, mask=mask, fit_low_A=fit_low_A)
-    notes = []
-    b = fit.b_A2
-    if b < 0:
-        notes.append(f"fitted B {b:.1f} Å² is negative: the map already looks sharpened; B not applied")
-        b = 0.0
+    notes: list[str] = []
+    b = cap_bfactor(fit.b_A2, d_min_A, notes)
     return SharpenResult(sharpen_with_b(m, b, d_min_A), SharpenMethod.AUTOB, d_min_A, b, guinier=fit, notes=notes)
 
 
@@ -130,7 +147,8 @@ def sharpen_half_maps(
         curve = half_map_fsc(h1, h2, mask)
     weighted = fsc_weighted_average(h1, h2, curve)
     fit = guinier_fit(weighted, d_min_A, mask=mask, fit_low_A=fit_low_A)
-    b = max(fit.b_A2, 0.0)
+    notes: list[str] = []
+    b = cap_bfactor(fit.b_A2, d_min_A, notes)
     return SharpenResult(
         sharpen_with_b(weighted, b, d_min_A),
         SharpenMethod.FSC,
@@ -138,4 +156,5 @@ def sharpen_half_maps(
         b,
         guinier=fit,
         half_map_fsc=curve,
+        notes=notes,
     )
