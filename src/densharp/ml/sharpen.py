@@ -106,9 +106,7 @@ def finest_target_A(meta: dict[str, Any]) -> float:
     return float(dom.get("d_target_min_A") or max(D_TARGET_MIN_A, 2.2 * model_voxel_A(meta)))
 
 
-def check_domain(
-    meta: dict[str, Any], modality: str, d_input_A: float, voxel_size_xyz_A: Sequence[float]
-) -> list[str]:
+def check_domain(meta: dict[str, Any], modality: str, d_input_A: float, voxel_size_xyz_A: Sequence[float]) -> list[str]:
     """Reasons the input lies outside the model's training domain (empty list when inside).
 
     Checks the modality (``"cryo-em"``/``"x-ray"``), the input resolution against ``resolution_range_A`` and
@@ -272,15 +270,12 @@ def sharpen_learned(
         )
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
-    if samples > 1 and prec != "fp32":
-        prec_note = f"{prec} autocast"
-    else:
-        prec_note = prec
+    prec_note = f"{prec} autocast" if samples > 1 and prec != "fp32" else prec
 
     x = m.data_zyx
     shape = m.shape_zyx
     vox_zyx = m.voxel_size_zyx_A
-    new_shape = tuple(max(1, int(round(n * v / v_model))) for n, v in zip(shape, vox_zyx))
+    new_shape = tuple(max(1, round(n * v / v_model)) for n, v in zip(shape, vox_zyx))
     resample = any(abs(v - v_model) > VOXEL_RTOL * v_model for v in vox_zyx)
     if resample:
         xr = fourier_resample(x, new_shape)
@@ -312,7 +307,11 @@ def sharpen_learned(
         it = iter(sd_tiles)
         # same corners in the same order: blend the stored SD tiles with the same weights (0 where skipped)
         sd_r = sliding_window(
-            np.zeros_like(xr), lambda t: next(it), patch, mask_zyx=mask_tiles, **kw  # type: ignore[arg-type]
+            np.zeros_like(xr),
+            lambda t: next(it),
+            patch,
+            mask_zyx=mask_tiles,
+            **kw,  # type: ignore[arg-type]
         )
         sd_r = np.maximum(sd_r, 0.0)
 
