@@ -299,7 +299,8 @@ def _load_model(args: argparse.Namespace, method: str | None) -> tuple[Any, dict
     try:
         model, meta = load_model(src)
     except CheckpointError as exc:
-        raise InputError(str(exc)) from exc
+        msg = str(exc)
+        raise InputError(msg if str(src) in msg else f"{src}: {msg}") from exc
     arch = meta.get("architecture")
     if method in LEARNED and arch != method:
         raise InputError(f"--method {method} but the weights {src} are a {arch!r} model; use --method {arch}")
