@@ -285,9 +285,9 @@ def _print_table(rows: list[dict[str, Any]], shard: tuple[int, int]) -> None:
     widths = [max(len(h), *(len(x[k]) for x in lines)) if lines else len(h) for k, h in enumerate(head)]
     if shard[1] > 1:
         print(f"shard {shard[0]}/{shard[1]}: {len(rows)} input(s)")
-    print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
+    print("  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip())
     for x in lines:
-        print("  ".join(v.ljust(w) for v, w in zip(x, widths)))
+        print("  ".join(v.ljust(w) for v, w in zip(x, widths)).rstrip())
 
 
 # ----------------------------------------------------------------------------------------------- one input
