@@ -175,6 +175,7 @@ def mtz_file(tmp_path_factory):
 def test_mtz_input_routes_xray_to_classical_unless_forced(capsys, tmp_path, weights, mtz_file):
     import gemmi
 
+    mtz = gemmi.read_mtz_file(str(mtz_file))
     out = tmp_path / "x.ccp4"
     rc, _, err = run_cli(capsys, "sharpen", mtz_file, "--weights", weights["unet"], "-o", out)
     assert rc == 0, err
@@ -182,17 +183,22 @@ def test_mtz_input_routes_xray_to_classical_unless_forced(capsys, tmp_path, weig
     assert rec["method"] == "autob" and "x-ray" in rec["fallback"]["reasons"][0]
     assert rec["mtz"]["columns"] == ["FWT", "PHWT"]
     rc, _, err = run_cli(
-        capsys, "sharpen", mtz_file, "--weights", weights["unet"], "--force", "-o", tmp_path / "f.ccp4"
-    )
+        capsys, "sharpen", mtz_file, "--weights", weights["unet"], "--force", "-o", tmp_path / "f.ccp4",
+        "--mtz-out", tmp_path / "f.mtz",
+    )  # fmt: skip
     assert rc == 0, err
+    coef = gemmi.read_mtz_file(str(tmp_path / "f.mtz"))
+    assert coef.column_labels()[-2:] == ["FWT", "PHWT"] and coef.resolution_high() >= mtz.resolution_high() - 0.01
     rec = json.loads((tmp_path / "f.json").read_text())
     assert rec["method"] == "unet" and rec["result"]["learned"]["periodic"] is True
     ccp4 = gemmi.read_ccp4_map(str(tmp_path / "f.ccp4"))
-    mtz = gemmi.read_mtz_file(str(mtz_file))
     assert ccp4.grid.unit_cell.parameters == pytest.approx(mtz.cell.parameters, rel=1e-5)
     assert ccp4.grid.spacegroup.number == 1 and ccp4.header_i32(17) == 1  # ISPG kept
-    cell_map = np.array(mtz.transform_f_phi_to_map("FWT", "PHWT", exact_size=list(ccp4.grid.shape)), copy=False)
+    size = list(ccp4.grid.shape)
+    cell_map = np.array(mtz.transform_f_phi_to_map("FWT", "PHWT", exact_size=size), copy=False)
     np.testing.assert_allclose(np.array(ccp4.grid, copy=False), cell_map, atol=1e-4 * float(np.abs(cell_map).max()))
+    again = np.array(coef.transform_f_phi_to_map("FWT", "PHWT", exact_size=size), copy=False)
+    assert np.corrcoef(again.ravel(), cell_map.ravel())[0, 1] > 0.999
 
 
 # ------------------------------------------------------------------------------------------- bad input

@@ -107,6 +107,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
     )
     x = p.add_argument_group("crystallography (MTZ input)")
     x.add_argument("--columns", metavar="F,PHI", help="map-coefficient columns (default: FWT,PHWT etc. when unique)")
+    x.add_argument(
+        "--mtz-out", type=Path, metavar="FILE", help="also write the sharpened map's coefficients FWT/PHWT (MTZ input)"
+    )
     add_mask(p)
     add_output(p, required=False, help="output map (.mrc/.map/.ccp4[.gz]); one input only")
     b = p.add_argument_group("many inputs")
@@ -125,6 +128,13 @@ def sd_path(out: Path) -> Path:
     stem, dot, ext = core.rpartition(".")
     new = (stem + "_sd." + ext) if dot else (core + "_sd")
     return out.with_name(new + (".gz" if gz else ""))
+
+
+def gemmi_spacegroup(hm: str):  # type: ignore[no-untyped-def]
+    """The gemmi SpaceGroup of a Hermann-Mauguin name."""
+    import gemmi
+
+    return gemmi.SpaceGroup(hm)
 
 
 def is_mtz(path: Path | None) -> bool:
@@ -198,6 +208,8 @@ def run_many(args: argparse.Namespace) -> int:
         raise InputError("several inputs need --out-dir DIR (outputs are named <stem>_sharp.mrc)")
     if args.half_maps:
         raise InputError("--half-maps takes one pair; run one command per pair")
+    if args.mtz_out is not None:
+        raise InputError("--mtz-out is for one MTZ input (with -o OUT), not --out-dir")
     if not args.inputs:
         raise InputError("give at least one INPUT with --out-dir")
     i, n = parse_shard(args.shard)
@@ -321,8 +333,8 @@ def run_one(args: argparse.Namespace, inp: Path | None, out: Path) -> dict[str, 
     if inp is not None and args.half_maps:
         raise InputError("give either a MAP or --half-maps H1 H2, not both")
     mtz_in = is_mtz(inp)
-    if args.columns and not mtz_in:
-        raise InputError("--columns is for MTZ input")
+    if (args.columns or args.mtz_out) and not mtz_in:
+        raise InputError("--columns and --mtz-out are for MTZ input")
     method = args.method
     if method == "fsc" and not args.half_maps:
         raise InputError("--method fsc needs --half-maps H1 H2")
@@ -333,6 +345,8 @@ def run_one(args: argparse.Namespace, inp: Path | None, out: Path) -> dict[str, 
     planned = [out, sidecar_path(out), log_path(out)]
     if args.samples > 1:
         planned.append(sd_path(out))
+    if args.mtz_out is not None:
+        planned.append(Path(args.mtz_out))
     check_outputs(planned, overwrite=args.overwrite)
 
     with RunLog() as runlog:
@@ -465,6 +479,11 @@ def run_one(args: argparse.Namespace, inp: Path | None, out: Path) -> dict[str, 
             "inputs_sha256": inputs,
             "mask": mask_desc,
             "geometry": out_map.geometry_dict(),
+            "parameters": {
+                k: (str(v) if isinstance(v, Path) else v)
+                for k, v in vars(args).items()
+                if k not in ("_module", "inputs", "out", "out_dir", "half_maps", "verbose", "quiet", "debug")
+            },
             "result": result,
             "runtime_s": round(runtime, 3),
             "peak_rss_MiB": peak_rss_MiB(),
@@ -491,6 +510,12 @@ def run_one(args: argparse.Namespace, inp: Path | None, out: Path) -> dict[str, 
         record["provenance"] = provenance()
         label = f"densharp sharpen {method}"
         write_map(out, out_map, overwrite=args.overwrite, label=label)
+        if mtz_info is not None and args.mtz_out is not None:
+            from densharp.io.mtz import map_to_mtz, write_mtz
+
+            sg = gemmi_spacegroup(mtz_info["spacegroup"])
+            write_mtz(args.mtz_out, map_to_mtz(out_map, float(d), sg), overwrite=args.overwrite)
+            record["mtz_out"] = {"path": str(args.mtz_out), "columns": ["FWT", "PHWT"], "d_min_A": round(float(d), 4)}
         if sd_map is not None:
             write_map(sd_path(out), sd_map, overwrite=args.overwrite, label=f"{label} per-voxel SD")
         write_json_atomic(sidecar_path(out), record)

@@ -114,3 +114,34 @@ def mtz_map(mtz: gemmi.Mtz, f: str, phi: str, voxel_A: float) -> Any:
         spacegroup=int(sg.number) if sg is not None else 1,
         origin_source=OriginSource.NSTART,
     )
+
+
+def map_to_mtz(m: Any, d_min_A: float, spacegroup: gemmi.SpaceGroup | None = None, labels=("FWT", "PHWT")) -> gemmi.Mtz:  # type: ignore[no-untyped-def]
+    """Map coefficients (amplitude, phase) to ``d_min_A`` of a whole-cell map, in ``spacegroup`` (default P1).
+
+    The map must cover the unit cell (sampling = grid, origin 0). Reflections are reduced to the space group's
+    asymmetric unit; a map that breaks the symmetry slightly (a network's output) is thereby averaged by taking
+    one representative per orbit.
+    """
+    import numpy as np
+
+    from densharp.errors import InputError
+
+    if tuple(m.grid_sampling_xyz) != tuple(m.shape_xyz) or any(m.nstart_xyz):
+        raise InputError("map coefficients need a map of the whole unit cell (grid = cell sampling, start 0)")
+    grid = gemmi.FloatGrid(
+        np.ascontiguousarray(m.data_zyx.T), gemmi.UnitCell(*m.cell), spacegroup or gemmi.SpaceGroup("P 1")
+    )
+    asu = gemmi.transform_map_to_f_phi(grid, half_l=True).prepare_asu_data(dmin=float(d_min_A))
+    hkl = np.asarray(asu.miller_array)
+    f = np.asarray(asu.value_array)
+    mtz = gemmi.Mtz(with_base=True)
+    mtz.spacegroup = grid.spacegroup
+    mtz.set_cell_for_all(grid.unit_cell)
+    mtz.add_dataset("densharp")
+    mtz.add_column(labels[0], "F")
+    mtz.add_column(labels[1], "P")
+    data = np.column_stack([hkl.astype(np.float32), np.abs(f), np.mod(np.degrees(np.angle(f)), 360.0)])
+    mtz.set_data(data.astype(np.float32))
+    mtz.update_reso()
+    return mtz
