@@ -29,6 +29,7 @@ import copy
 import logging
 import os
 import resource
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -128,6 +129,23 @@ def sd_path(out: Path) -> Path:
     stem, dot, ext = core.rpartition(".")
     new = (stem + "_sd." + ext) if dot else (core + "_sd")
     return out.with_name(new + (".gz" if gz else ""))
+
+
+def shipped_model_names() -> list[str]:
+    """Names in the shipped-weights registry, read without importing torch (none when torch is not installed)."""
+    import importlib.util
+    import json
+    from importlib import resources
+
+    if importlib.util.find_spec("torch") is None:
+        return []
+    if "densharp.ml.checkpoint" in sys.modules:  # already loaded (torch imported): ask it
+        return sorted(sys.modules["densharp.ml.checkpoint"].shipped_models())
+    reg = resources.files("densharp.ml").joinpath("weights", "registry.json")
+    try:
+        return sorted(json.loads(reg.read_text(encoding="utf-8")).get("models", {}))
+    except (OSError, ValueError):
+        return []
 
 
 def gemmi_spacegroup(hm: str):  # type: ignore[no-untyped-def]
@@ -356,9 +374,7 @@ def run_one(args: argparse.Namespace, inp: Path | None, out: Path) -> dict[str, 
         # ---- which method: learned requested (explicitly, by model/weights, or by default with shipped weights)
         learned_wanted = method in LEARNED or (method is None and (args.model or args.weights))
         if method is None and not learned_wanted:
-            from densharp.ml.checkpoint import shipped_models
-
-            if DEFAULT_MODEL["unet"] in shipped_models():
+            if DEFAULT_MODEL["unet"] in shipped_model_names():
                 learned_wanted = True
                 choice["default"] = f"shipped {DEFAULT_MODEL['unet']} present: trying it"
             else:
