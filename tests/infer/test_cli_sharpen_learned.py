@@ -258,3 +258,17 @@ def test_many_inputs_summary_and_exit_codes(capsys, tmp_path, weights, monkeypat
     rc, out, err = run_cli(capsys, "sharpen", *ins, "--resolution", 4, "--out-dir", shard_dir, "-q")
     assert rc == 0, err
     assert [p.name for p in shard_dir.glob("*.mrc")] == ["m1_sharp.mrc"] and "shard 1/2" in out
+
+
+def test_many_inputs_in_two_processes(capsys, tmp_path, weights):
+    for k in range(2):
+        write_map(tmp_path / f"p{k}.mrc", blob_map((16, 16, 16), seed=k))
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    rc, out, err = run_cli(
+        capsys, "sharpen", tmp_path / "p0.mrc", tmp_path / "p1.mrc", "--weights", weights["unet"],
+        "--resolution", 4, "--out-dir", out_dir, "--jobs", 2, "--threads", 2, "-q",
+    )  # fmt: skip
+    assert rc == 0, err + out
+    assert sorted(p.name for p in out_dir.glob("*.json")) == ["p0_sharp.json", "p1_sharp.json"]
+    assert out.count(" ok") == 2

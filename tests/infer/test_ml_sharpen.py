@@ -159,3 +159,11 @@ def test_non_orthogonal_map_is_refused(unet):
     m = replace(blob_map(), cell_A_deg=(28.0, 24.0, 20.0, 90.0, 100.0, 90.0))
     with pytest.raises(InputError, match="orthogonal"):
         sharpen_learned(m, *unet, 4.0)
+
+
+def test_bf16_autocast_runs_and_stays_close(unet):
+    model, meta = unet
+    m = blob_map((16, 20, 24))
+    r = sharpen_learned(m, model, meta, 4.0, precision="bf16")
+    assert r.meta["precision"] == "bf16"
+    np.testing.assert_allclose(r.map.data_zyx, m.data_zyx, atol=2e-2 * float(np.abs(m.data_zyx).max()))
