@@ -1,9 +1,10 @@
-"""Write MTZ files (map coefficients) atomically."""
+"""MTZ files: read, pick map-coefficient columns, compute the unit-cell map, write atomically."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import gemmi
 
@@ -22,3 +23,125 @@ def write_mtz(path: str | os.PathLike[str], mtz: gemmi.Mtz, overwrite: bool = Fa
     check_outputs([out], overwrite=overwrite)
     with atomic_path(out) as tmp:
         mtz.write_to_file(str(tmp))
+
+
+#: map-coefficient column pairs recognised automatically (amplitude, phase), in the order they are preferred
+KNOWN_MAP_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("FWT", "PHWT"),
+    ("2FOFCWT", "PH2FOFCWT"),
+    ("2FOFCWT_no_fill", "PH2FOFCWT_no_fill"),
+    ("FDM", "PHIDM"),
+    ("FEM", "PHIFEM"),
+    ("parrot.F_phi.F", "parrot.F_phi.phi"),
+)
+
+
+def read_mtz(path: str | os.PathLike[str]) -> gemmi.Mtz:
+    """Read an MTZ file (with its data).
+
+    Raises
+    ------
+    InputError
+        Missing or unreadable file, or not an MTZ.
+    """
+    from densharp.errors import InputError
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: MTZ file not found")
+    try:
+        return gemmi.read_mtz_file(str(p))
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise InputError(f"{p}: not a readable MTZ file ({exc})") from exc
+
+
+def pick_map_columns(mtz: gemmi.Mtz, columns: str | None = None, name: str = "MTZ") -> tuple[str, str]:
+    """Choose the amplitude/phase columns: ``columns`` ("F,PHI") when given, else the one known pair present.
+
+    Raises
+    ------
+    InputError
+        Named columns absent or of the wrong type, or no unambiguous pair; the message lists the columns.
+    """
+    from densharp.errors import InputError
+
+    have = {c.label: c.type for c in mtz.columns}
+    listing = ", ".join(f"{lab}({typ})" for lab, typ in have.items())
+    if columns:
+        parts = [c.strip() for c in columns.split(",")]
+        if len(parts) != 2 or not all(parts):
+            raise InputError(f"--columns needs two labels 'F,PHI', got {columns!r}; {name} has {listing}")
+        f, phi = parts
+        missing = [c for c in (f, phi) if c not in have]
+        if missing:
+            raise InputError(f"{name}: no column {', '.join(missing)}; columns are {listing}")
+        if have[f] not in ("F", "G") or have[phi] != "P":
+            raise InputError(f"{name}: {f}/{phi} are not an amplitude/phase pair (types {have[f]}/{have[phi]})")
+        return f, phi
+    found = [(f, p) for f, p in KNOWN_MAP_COLUMNS if f in have and p in have]
+    if len(found) == 1:
+        return found[0]
+    why = "several map-coefficient pairs" if found else "no known map-coefficient pair"
+    raise InputError(f"{name}: {why}; choose one with --columns F,PHI; columns are {listing}")
+
+
+def mtz_map(mtz: gemmi.Mtz, f: str, phi: str, voxel_A: float) -> Any:
+    """The map of the whole unit cell (P1-expanded) from ``f``/``phi`` with a grid spacing of at most ``voxel_A``.
+
+    Returns a :class:`~densharp.volume.DensityMap` with the cell, the MTZ's space group (number), sampling = grid
+    and origin 0 (NSTART convention), on an even, FFT-friendly grid.
+    """
+    import numpy as np
+    import scipy.fft
+
+    from densharp.volume import DensityMap, OriginSource
+
+    cell = mtz.cell
+    sizes = []
+    for edge in (cell.a, cell.b, cell.c):
+        n = int(scipy.fft.next_fast_len(int(np.ceil(edge / voxel_A - 1e-6))))
+        sizes.append(n + (n % 2))
+    grid = mtz.transform_f_phi_to_map(f, phi, exact_size=sizes)
+    arr = np.ascontiguousarray(np.array(grid, copy=False).T, dtype=np.float32)
+    nx, ny, nz = sizes
+    sg = mtz.spacegroup
+    return DensityMap(
+        arr,
+        voxel_size_xyz_A=(cell.a / nx, cell.b / ny, cell.c / nz),
+        origin_xyz_A=(0.0, 0.0, 0.0),
+        sampling_xyz=(nx, ny, nz),
+        cell_A_deg=(cell.a, cell.b, cell.c, cell.alpha, cell.beta, cell.gamma),
+        spacegroup=int(sg.number) if sg is not None else 1,
+        origin_source=OriginSource.NSTART,
+    )
+
+
+def map_to_mtz(m: Any, d_min_A: float, spacegroup: gemmi.SpaceGroup | None = None, labels=("FWT", "PHWT")) -> gemmi.Mtz:  # type: ignore[no-untyped-def]
+    """Map coefficients (amplitude, phase) to ``d_min_A`` of a whole-cell map, in ``spacegroup`` (default P1).
+
+    The map must cover the unit cell (sampling = grid, origin 0). Reflections are reduced to the space group's
+    asymmetric unit; a map that breaks the symmetry slightly (a network's output) is thereby averaged by taking
+    one representative per orbit.
+    """
+    import numpy as np
+
+    from densharp.errors import InputError
+
+    if tuple(m.grid_sampling_xyz) != tuple(m.shape_xyz) or any(m.nstart_xyz):
+        raise InputError("map coefficients need a map of the whole unit cell (grid = cell sampling, start 0)")
+    grid = gemmi.FloatGrid(
+        np.ascontiguousarray(m.data_zyx.T), gemmi.UnitCell(*m.cell), spacegroup or gemmi.SpaceGroup("P 1")
+    )
+    asu = gemmi.transform_map_to_f_phi(grid, half_l=True).prepare_asu_data(dmin=float(d_min_A))
+    hkl = np.asarray(asu.miller_array)
+    f = np.asarray(asu.value_array)
+    mtz = gemmi.Mtz(with_base=True)
+    mtz.spacegroup = grid.spacegroup
+    mtz.set_cell_for_all(grid.unit_cell)
+    mtz.add_dataset("densharp")
+    mtz.add_column(labels[0], "F")
+    mtz.add_column(labels[1], "P")
+    data = np.column_stack([hkl.astype(np.float32), np.abs(f), np.mod(np.degrees(np.angle(f)), 360.0)])
+    mtz.set_data(data.astype(np.float32))
+    mtz.update_reso()
+    return mtz
