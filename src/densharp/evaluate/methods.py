@@ -17,6 +17,7 @@ also estimates a per-voxel uncertainty. Tests register their own (fake) methods 
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -158,7 +159,8 @@ _MODEL_CACHE: dict[str, tuple[Any, Any]] = {}
 
 def _load_learned(model_name: str) -> tuple[Any, Any, Any]:
     try:
-        from densharp.ml import sharpen as ml_sharpen  # lazy: torch and the learned code are optional
+        # lazy: torch and the learned code are optional; import_module honours a module blocked in sys.modules
+        ml_sharpen = importlib.import_module("densharp.ml.sharpen")
     except ImportError as exc:
         raise MethodUnavailableError(f"learned sharpening code not installed ({exc})") from None
     if model_name not in _MODEL_CACHE:
