@@ -56,7 +56,7 @@ def test_help_lists_every_command(capsys):
 
 def test_sharpen_keeps_the_input_header_geometry_exactly(capsys, tmp_path, maps):
     out = tmp_path / "out.mrc"
-    rc, _, err = run_cli(capsys, "sharpen", maps["map"], "--resolution", 3.5, "-o", out, "-q")
+    rc, _, err = run_cli(capsys, "sharpen", maps["map"], "--resolution", 3.5, "--method", "autob", "-o", out, "-q")
     assert rc == 0, err
     with mrcfile.open(maps["map"]) as a, mrcfile.open(out) as b:
         for field in ("nx", "ny", "nz", "mapc", "mapr", "maps", "mx", "my", "mz", "nxstart", "nystart", "nzstart"):
@@ -72,7 +72,7 @@ def test_sharpen_keeps_the_input_header_geometry_exactly(capsys, tmp_path, maps)
 
 def test_sharpen_half_maps_and_compare(capsys, tmp_path, maps):
     out = tmp_path / "post.mrc"
-    rc, _, err = run_cli(capsys, "sharpen", "--half-maps", maps["h1"], maps["h2"], "-o", out, "-q")
+    rc, _, err = run_cli(capsys, "sharpen", "--half-maps", maps["h1"], maps["h2"], "--method", "fsc", "-o", out, "-q")
     assert rc == 0, err
     side = json.loads((tmp_path / "post.json").read_text())
     assert 2.4 < side["result"]["d_fsc0143_A"] < 4.5

@@ -130,6 +130,10 @@ def _registry(tmp_path, weights, sha=None):
 def test_default_method_uses_shipped_unet_when_present(capsys, tmp_path, weights, monkeypatch):
     src = tmp_path / "in.mrc"
     write_map(src, blob_map((24, 24, 24)))
+    empty = tmp_path / "empty_registry"
+    empty.mkdir()
+    (empty / "registry.json").write_text(json.dumps({"models": {}}))
+    monkeypatch.setattr("densharp.ml.checkpoint._weights_dir", lambda: empty)
     rc, _, err = run_cli(capsys, "sharpen", src, "--resolution", 4, "-o", tmp_path / "none.mrc", "-q")
     assert rc == 0, err
     rec = json.loads((tmp_path / "none.json").read_text())
