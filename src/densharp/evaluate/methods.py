@@ -212,4 +212,6 @@ register_method(
 )
 register_method("unet", learned_method("unet-em"), description="learned U-Net (unet-em)")
 register_method("vae", learned_method("vae-em", samples=8), description="learned VAE, mean of 8 samples (vae-em)")
-register_method("report-vae", learned_method("report-vae-em"), description="the founding report VAE, latent mean (report-vae-em)")
+register_method(
+    "report-vae", learned_method("report-vae-em"), description="the founding report VAE, latent mean (report-vae-em)"
+)

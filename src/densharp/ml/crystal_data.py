@@ -181,7 +181,6 @@ def make_crystal_validation_set(
     """
     from densharp.filters.sharpen import sharpen_autob
     from densharp.metrics.rscc import rscc
-
     from densharp.ml.corpus_data import _density_map
 
     base = replace(crystal_cfg or CrystalConfig(), solvent_fraction=0.0)
