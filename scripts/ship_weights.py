@@ -24,7 +24,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", type=Path)
     p.add_argument("--name", required=True, help="registry name, e.g. unet-em")
-    p.add_argument("--modality", default="cryo-em")
+    p.add_argument(
+        "--modality", default=None, help="cryo-em or x-ray; default: the checkpoint's data modality (else cryo-em)"
+    )
     p.add_argument("--voxel-range", nargs=2, type=float, default=(0.9, 1.2), metavar=("LO", "HI"))
     p.add_argument("--voxel-size", type=float, default=1.0, help="nominal voxel (Å) for resampling")
     p.add_argument(
@@ -36,6 +38,8 @@ def main() -> None:
     args = p.parse_args()
 
     ckpt = read_checkpoint(args.checkpoint)
+    if args.modality is None:
+        args.modality = str((ckpt.get("data_manifest") or {}).get("modality") or "cryo-em")
     ckpt["voxel_size_A"] = float(args.voxel_size)
     out = WEIGHTS / f"{args.name}.safetensors"
     sha = export_weights(

@@ -276,3 +276,32 @@ def test_many_inputs_in_two_processes(capsys, tmp_path, weights):
     assert rc == 0, err + out
     assert sorted(p.name for p in out_dir.glob("*.json")) == ["p0_sharp.json", "p1_sharp.json"]
     assert out.count(" ok") == 2
+
+
+def test_mtz_input_uses_shipped_xray_model_when_registered(capsys, tmp_path, weights, mtz_file, monkeypatch):
+    d = tmp_path / "registry_xray"
+    d.mkdir()
+    sha = export_tiny(tiny_model("unet"), d / "unet-xray.safetensors", modality="x-ray", res_range=(1.8, 4.0))
+    (d / "unet-em.safetensors").write_bytes(weights["unet"].read_bytes())
+    models = {"unet-em": {"file": "unet-em.safetensors", "sha256": weights["unet_sha"]}}
+    monkeypatch.setattr("densharp.ml.checkpoint._weights_dir", lambda: d)
+    # only the cryo-EM model: MTZ input still falls back to the classical method
+    (d / "registry.json").write_text(json.dumps({"models": models}))
+    rc, _, err = run_cli(capsys, "sharpen", mtz_file, "-o", tmp_path / "em.ccp4", "-q")
+    assert rc == 0, err
+    rec = json.loads((tmp_path / "em.json").read_text())
+    assert rec["method"] == "autob"
+    # an X-ray model registered: MTZ input goes through it
+    models["unet-xray"] = {"file": "unet-xray.safetensors", "sha256": sha, "metadata": {"modality": "x-ray"}}
+    (d / "registry.json").write_text(json.dumps({"models": models}))
+    rc, _, err = run_cli(capsys, "sharpen", mtz_file, "-o", tmp_path / "xr.ccp4", "-q")
+    assert rc == 0, err
+    rec = json.loads((tmp_path / "xr.json").read_text())
+    assert rec["method"] == "unet" and rec["model"]["name"] == "unet-xray" and "fallback" not in rec
+    assert "unet-xray" in rec["method_choice"]["default"]
+    # a map input still uses the cryo-EM default
+    src = tmp_path / "in.mrc"
+    write_map(src, blob_map((24, 24, 24)))
+    rc, _, err = run_cli(capsys, "sharpen", src, "--resolution", 4, "-o", tmp_path / "m.mrc", "-q")
+    assert rc == 0, err
+    assert json.loads((tmp_path / "m.json").read_text())["model"]["name"] == "unet-em"

@@ -119,3 +119,44 @@ def test_cli_train_end_to_end_and_resume(tiny_corpus, tmp_path, capsys):
     # --overwrite starts again
     assert main(_args(root, cfg, out, "--steps", "2", "--overwrite")) == 0
     assert torch.load(out / "last.pt", weights_only=True)["step"] == 2
+
+
+# ------------------------------------------------------------------------------------------- X-ray mode
+def test_crystal_pairs_deterministic_wrapped_and_correlated(tiny_corpus):
+    from densharp.ml.crystal_data import CrystalPairs, make_crystal_validation_set, wrap_patch
+
+    root, _ = tiny_corpus
+    cp = CrystalPairs(root, "train", patch=16)
+    a, b = cp(3, 5), pickle.loads(pickle.dumps(cp))(3, 5)
+    assert a["input"].shape == a["target"].shape == (16, 16, 16)
+    assert np.array_equal(a["input"], b["input"]) and np.array_equal(a["target"], b["target"])
+    assert set(a) >= {"input", "target", "d_input_A", "d_target_A", "voxel_size_A"}
+    assert 1.8 <= a["d_input_A"] <= 4.0 and a["d_target_A"] >= max(1.5, 2.2 * a["voxel_size_A"]) - 1e-6
+    assert not np.array_equal(cp(3, 6)["input"], a["input"])
+    # the helix cells are smaller than the patch on some axis: every patch wraps across the cell edge
+    assert any(s < 0 or s + 16 > n for s, n in zip(a["start_zyx"], a["grid_zyx"]))
+    for k in range(4):
+        p = cp(0, k)
+        assert np.corrcoef(p["input"].ravel(), p["target"].ravel())[0, 1] > 0.3
+    g = np.arange(5 * 6 * 7, dtype=np.float32).reshape(5, 6, 7)
+    w = wrap_patch(g, (-2, 4, 6), 8)
+    assert w.shape == (8, 8, 8) and w[0, 0, 0] == g[3, 4, 6] and w[2, 2, 1] == g[0, 0, 0]
+    cases = make_crystal_validation_set(root, "val", n=3, patch=16)
+    assert [c["bin"] for c in cases] == ["1.8-2.5", "2.5-3.2", "3.2-4"]
+    from densharp.ml.nets import build_model
+
+    res = evaluate_fn(cases)(build_model("unet", base_channels=4, depth=2))
+    assert {"rscc", "rscc_identity", "rscc_bin_2.5-3.2"} <= set(res)
+
+
+def test_cli_train_xray(tiny_corpus, tmp_path):
+    root, cfg = tiny_corpus
+    out = tmp_path / "xray"
+    assert main(_args(root, cfg, out, "--steps", "2", "--modality", "xray")) == 0
+    conf = json.loads((out / "config.json").read_text())
+    assert conf["modality"] == "x-ray" and conf["data"]["train"]["modality"] == "x-ray"
+    assert "voxel_A" in conf["data"]["pair_config"]
+    ck = torch.load(out / "last.pt", weights_only=True)
+    assert ck["step"] == 2 and ck["data_manifest"]["modality"] == "x-ray"
+    assert ck["resolution_range_A"] == [1.8, 4.0]
+    assert [int(float(r["step"])) for r in _rows(out)] == [2]

@@ -54,6 +54,9 @@ LEARNED = ("unet", "vae")
 CLASSICAL = ("autob", "bfactor", "fsc")
 #: shipped model used for each learned method when no --model/--weights is given
 DEFAULT_MODEL = {"unet": "unet-em", "vae": "vae-em"}
+#: shipped model used for X-ray (MTZ) input when no --model/--weights is given, if the registry has it with an X-ray
+#: training domain (otherwise MTZ input goes the cryo-EM default's way: a domain fallback to the classical method)
+XRAY_MODEL = "unet-xray"
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -146,6 +149,27 @@ def shipped_model_names() -> list[str]:
         return sorted(json.loads(reg.read_text(encoding="utf-8")).get("models", {}))
     except (OSError, ValueError):
         return []
+
+
+def shipped_model_modality(name: str) -> str | None:
+    """Training-domain modality of shipped model ``name`` in the registry (``None`` when absent or unknown)."""
+    import importlib.util
+    import json
+    from importlib import resources
+
+    if importlib.util.find_spec("torch") is None:
+        return None
+    if "densharp.ml.checkpoint" in sys.modules:
+        models = sys.modules["densharp.ml.checkpoint"].shipped_models()
+    else:
+        reg = resources.files("densharp.ml").joinpath("weights", "registry.json")
+        try:
+            models = json.loads(reg.read_text(encoding="utf-8")).get("models", {})
+        except (OSError, ValueError):
+            return None
+    meta = (models.get(name) or {}).get("metadata") or {}
+    mod = meta.get("modality")
+    return str(mod) if mod else None
 
 
 def gemmi_spacegroup(hm: str):  # type: ignore[no-untyped-def]
@@ -321,11 +345,14 @@ def _print_table(rows: list[dict[str, Any]], shard: tuple[int, int]) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- one input
-def _load_model(args: argparse.Namespace, method: str | None) -> tuple[Any, dict[str, Any]]:
+def _load_model(
+    args: argparse.Namespace, method: str | None, default_name: str | None = None
+) -> tuple[Any, dict[str, Any]]:
     """Model and metadata for the learned path; every weights problem is bad input (exit 2)."""
     from densharp.ml.sharpen import load_model
 
-    src: str | Path = args.weights if args.weights is not None else (args.model or DEFAULT_MODEL[method or "unet"])
+    default = default_name or DEFAULT_MODEL[method or "unet"]
+    src: str | Path = args.weights if args.weights is not None else (args.model or default)
     try:
         model, meta = load_model(src)
     except CheckpointError as exc:
@@ -373,6 +400,16 @@ def run_one(args: argparse.Namespace, inp: Path | None, out: Path) -> dict[str, 
         choice: dict[str, Any] = {"requested": method}
         # ---- which method: learned requested (explicitly, by model/weights, or by default with shipped weights)
         learned_wanted = method in LEARNED or (method is None and (args.model or args.weights))
+        default_name = None
+        if (
+            mtz_in
+            and method in (None, "unet")
+            and not (args.model or args.weights)
+            and str(shipped_model_modality(XRAY_MODEL) or "").lower() == "x-ray"
+        ):
+            default_name = XRAY_MODEL
+            learned_wanted = True
+            choice["default"] = f"X-ray input and shipped {XRAY_MODEL} (x-ray) present: trying it"
         if method is None and not learned_wanted:
             if DEFAULT_MODEL["unet"] in shipped_model_names():
                 learned_wanted = True
@@ -382,7 +419,7 @@ def run_one(args: argparse.Namespace, inp: Path | None, out: Path) -> dict[str, 
                 log.info("no shipped weights installed; using the classical method")
         model = meta = None
         if learned_wanted:
-            model, meta = _load_model(args, method)
+            model, meta = _load_model(args, method, default_name)
             method = meta["architecture"]
             log.info("model %s (%s, sha256 %s)", meta["name"], method, meta["sha256"][:16])
         classical_default = "fsc" if args.half_maps else "autob"

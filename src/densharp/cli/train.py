@@ -2,11 +2,14 @@
 
 Writes RUN_DIR/config.json (resolved config, argv, versions), last.pt and best.pt (selected by validation RSCC),
 train_log.jsonl, val_curve.csv (step, model, identity and auto-B RSCC) and val_curve.png.
---config FILE.json holds TrainConfig fields (and optionally "pair": PairConfig fields); flags override it.
+--config FILE.json holds TrainConfig fields (and optionally "pair": PairConfig fields, or CrystalConfig fields with
+--modality xray); flags override it. --modality xray trains on crystallographic pairs (2mFo-DFc-like unit-cell maps
+with phase errors against the true model density; densharp.ml.crystal_data), recorded as modality "x-ray".
 
 Examples:
   densharp train --model unet --corpus corpus -o runs/unet --steps 2000 --patch 32
   densharp train --model unet --corpus corpus -o runs/unet --steps 4000 --resume
+  densharp train --model unet --modality xray --corpus corpus -o runs/unet_xray --steps 2000 --patch 32
 """
 
 from __future__ import annotations
@@ -42,6 +45,12 @@ FLAG_FIELDS = {
 def add_args(p: argparse.ArgumentParser) -> None:
     """Register ``train`` arguments."""
     p.add_argument("--model", required=True, choices=("unet", "vae", "report-vae"), help="network to train")
+    p.add_argument(
+        "--modality",
+        choices=("em", "xray"),
+        default="em",
+        help="training pairs: cryo-EM maps (em) or crystallographic unit-cell maps (xray); default %(default)s",
+    )
     p.add_argument("--config", type=Path, metavar="FILE.json", help="JSON with TrainConfig fields (+ optional 'pair')")
     p.add_argument("--corpus", type=Path, required=True, metavar="DIR", help="corpus from 'densharp corpus fetch'")
     p.add_argument("-o", "--out", type=Path, required=True, metavar="RUN_DIR", help="run folder")
@@ -171,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
     from densharp.cli._args import provenance
     from densharp.io.atomic import write_json_atomic
     from densharp.ml.corpus_data import CorpusPairs, evaluate_fn, make_validation_set
+    from densharp.ml.crystal_data import XRAY_MODALITY, CrystalConfig, CrystalPairs, make_crystal_validation_set
     from densharp.ml.train import train
     from densharp.simulate.pairs import PairConfig
 
@@ -178,17 +188,28 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--val-cases must be >= 1")
     cfg, pair_over = resolve_config(args)
     patch = cfg.patch_size_zyx[0]
-    pair_over.setdefault("box_zyx", [patch + 16] * 3)
+    xray = args.modality == "xray"
+    pair_cls: Any = CrystalConfig if xray else PairConfig
+    if not xray:
+        pair_over.setdefault("box_zyx", [patch + 16] * 3)
     try:
-        pair_cfg = PairConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in pair_over.items()})
+        pair_cfg = pair_cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in pair_over.items()})
     except TypeError as exc:
-        raise InputError(f"train config 'pair': {exc}") from None
+        raise InputError(f"train config 'pair' ({pair_cls.__name__}): {exc}") from None
     run_dir = Path(args.out)
     prepare_run_dir(run_dir, args.resume, args.overwrite)
 
-    pairs = CorpusPairs(args.corpus, "train", pair_cfg=pair_cfg, patch=patch)
-    cases = make_validation_set(args.corpus, "val", n=args.val_cases, patch=patch, seed=12345, pair_cfg=pair_cfg)
+    pairs: Any
+    if xray:
+        pairs = CrystalPairs(args.corpus, "train", crystal_cfg=pair_cfg, patch=patch)
+        cases = make_crystal_validation_set(
+            args.corpus, "val", n=args.val_cases, patch=patch, seed=12345, crystal_cfg=pair_cfg
+        )
+    else:
+        pairs = CorpusPairs(args.corpus, "train", pair_cfg=pair_cfg, patch=patch)
+        cases = make_validation_set(args.corpus, "val", n=args.val_cases, patch=patch, seed=12345, pair_cfg=pair_cfg)
     data_manifest = {
+        "modality": XRAY_MODALITY if xray else "cryo-em",
         "train": pairs.describe(),
         "val": {
             "split": "val",
@@ -205,6 +226,7 @@ def run(args: argparse.Namespace) -> int:
             "train_config": cfg.to_dict(),
             "data": data_manifest,
             "val_cases": args.val_cases,
+            "modality": data_manifest["modality"],
             "resume": bool(args.resume),
             "provenance": provenance(),
         },

@@ -263,10 +263,8 @@ def evaluate_fn(cases: list[dict[str, Any]]) -> Any:
         model.train(was_training)
         out: dict[str, float] = {}
         groups: list[tuple[str, list[int]]] = [("", list(range(len(cases))))]
-        for lo, hi in RESOLUTION_BINS_A:
-            idx = [i for i, c in enumerate(cases) if c["bin"] == bin_name(lo, hi)]
-            if idx:
-                groups.append((f"_bin_{bin_name(lo, hi)}", idx))
+        for b in dict.fromkeys(c["bin"] for c in cases):  # bins in order of first appearance (any modality)
+            groups.append((f"_bin_{b}", [i for i, c in enumerate(cases) if c["bin"] == b]))
         for suffix, idx in groups:
             out[f"rscc{suffix}"] = float(np.mean([vals[i] for i in idx]))
             out[f"rscc_identity{suffix}"] = float(np.mean([cases[i]["rscc_identity"] for i in idx]))

@@ -35,6 +35,9 @@ class CrystalSim:
     mtz: gemmi.Mtz
     map: DensityMap
     meta: dict[str, Any] = field(default_factory=dict)
+    #: error-free model density (no phase errors, FOM or missing reflections) on the same grid, band-limited at
+    #: ``target_d_min_A``; only when that was requested
+    target: DensityMap | None = None
 
 
 def kappa_from_fom(m: np.ndarray) -> np.ndarray:
@@ -81,6 +84,7 @@ def simulate_crystal(
     fom_high_range: tuple[float, float] = (0.3, 0.6),
     missing_fraction_range: tuple[float, float] = (0.0, 0.15),
     margin_A: float = 4.0,
+    target_d_min_A: float | None = None,
 ) -> CrystalSim:
     """Simulate map coefficients and a periodic unit-cell map (see module docstring).
 
@@ -102,16 +106,23 @@ def simulate_crystal(
         Range of the fraction of reflections removed.
     margin_A
         Gap between neighbouring copies for the P1 box (no CRYST1).
+    target_d_min_A
+        When given, also return :attr:`CrystalSim.target`: the true model density (X-ray form factors, the
+        atoms' own B, without ``b_extra_A2``) from all reflections to this resolution, on the map's grid.
+        Must be coarser than 2 voxels.
     """
     v = d_min_A / 3.0 if voxel_size_A is None else float(voxel_size_A)
     if v > d_min_A / 2.0:
         raise InputError(f"voxel size {v:g} Å is too coarse for {d_min_A:g} Å; use at most {d_min_A / 2:g} Å")
+    if target_d_min_A is not None and target_d_min_A <= 2.0 * v:
+        raise InputError(f"target resolution {target_d_min_A:g} Å needs a voxel below {target_d_min_A / 2:g} Å")
     xst, cell_meta = _p1_cell_and_model(st, rng, margin_A)
     cell = xst.cell
     sg = xst.find_spacegroup() or gemmi.SpaceGroup("P 1")
     dc = gemmi.DensityCalculatorX()
-    dc.d_min = d_min_A
-    dc.rate = max(1.5, d_min_A / (2 * v))
+    d_calc = d_min_A if target_d_min_A is None else min(d_min_A, float(target_d_min_A))
+    dc.d_min = d_calc
+    dc.rate = max(1.5, d_calc / (2 * v))
     dc.set_grid_cell_and_spacegroup(xst)
     # a sampling blur (as refmac) keeps narrow atoms from aliasing on the grid; it is removed from F again
     dc.set_refmac_compatible_blur(xst[0])
@@ -155,15 +166,25 @@ def simulate_crystal(
     nx, ny, nz = (n + (n % 2) for n in (nx, ny, nz))
     grid = mtz.transform_f_phi_to_map("FWT", "PHWT", exact_size=[nx, ny, nz])
     arr = np.ascontiguousarray(np.array(grid, copy=False).T, dtype=np.float32)
-    m = DensityMap(
-        arr,
-        voxel_size_xyz_A=(cell.a / nx, cell.b / ny, cell.c / nz),
-        origin_xyz_A=(0.0, 0.0, 0.0),
-        sampling_xyz=(nx, ny, nz),
-        cell_A_deg=(cell.a, cell.b, cell.c, cell.alpha, cell.beta, cell.gamma),
-        spacegroup=1,
-        origin_source=OriginSource.NSTART,
-    )
+
+    def cell_map(a: np.ndarray) -> DensityMap:
+        return DensityMap(
+            a,
+            voxel_size_xyz_A=(cell.a / nx, cell.b / ny, cell.c / nz),
+            origin_xyz_A=(0.0, 0.0, 0.0),
+            sampling_xyz=(nx, ny, nz),
+            cell_A_deg=(cell.a, cell.b, cell.c, cell.alpha, cell.beta, cell.gamma),
+            spacegroup=1,
+            origin_source=OriginSource.NSTART,
+        )
+
+    m = cell_map(arr)
+    target = None
+    if target_d_min_A is not None:
+        # all reflections, true phases, the atoms' own B (sampling blur and b_extra removed)
+        asu_t = fphi.prepare_asu_data(dmin=float(target_d_min_A), unblur=sampling_blur + b_extra_A2)
+        tgrid = asu_t.transform_f_phi_to_map(exact_size=[nx, ny, nz])
+        target = cell_map(np.ascontiguousarray(np.array(tgrid, copy=False).T, dtype=np.float32))
     meta = dict(cell_meta)
     meta.update(
         {
@@ -179,6 +200,7 @@ def simulate_crystal(
             "mean_phase_error_deg": float(np.degrees(np.abs(dphi)).mean()) if len(dphi) else 0.0,
             "b_extra_A2": b_extra_A2,
             "grid_xyz": [nx, ny, nz],
+            "target_d_min_A": target_d_min_A,
         }
     )
-    return CrystalSim(mtz=mtz, map=m, meta=meta)
+    return CrystalSim(mtz=mtz, map=m, meta=meta, target=target)
