@@ -28,6 +28,7 @@ FIG = Path(__file__).resolve().parent.parent / "docs" / "figures" / "vae_uncerta
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--samples", type=int, default=16)
+    p.add_argument("--model", default="vae-em", help="shipped VAE name or a .safetensors path")
     p.add_argument("--resolution", type=float, default=3.5)
     p.add_argument("--b-extra", type=float, default=40.0)
     args = p.parse_args()
@@ -36,7 +37,7 @@ def main() -> None:
         st, _ = load_structure(f, seed=0)
     clean = simulate_map(st, 1.0, d_min_A=2.0, b_extra_A2=args.b_extra, padding_A=10.0)
     full, _, _ = add_half_map_noise(clean, args.resolution, np.random.default_rng(0))
-    model, meta = load_model("vae-em")
+    model, meta = load_model(args.model)
     res = sharpen_learned(full, model, meta, args.resolution, samples=args.samples, seed=0)
     assert res.sd is not None
     sd, mean = res.sd.data_zyx, res.map.data_zyx
@@ -63,7 +64,7 @@ def main() -> None:
     }
     solvent = sd[res.map.data_zyx < np.percentile(mean, 50)].mean()
     print(
-        f"3A4R chain A, input {args.resolution} Å + B {args.b_extra} Å² + half-map noise; vae-em, {args.samples} samples"
+        f"3A4R chain A, input {args.resolution} Å + B {args.b_extra} Å² + half-map noise; {args.model}, {args.samples} samples"
     )
     print(f"{'atoms':26s} {'n':>5s} {'mean SD':>10s} {'SD / density':>13s}")
     for name, sel in groups.items():
