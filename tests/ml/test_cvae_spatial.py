@@ -15,7 +15,7 @@ def test_spatial_latent_vae_shapes_kl_and_samples(shape):
     cond = torch.randn(2, 3)
     m.train()
     pred, kl = m(x, cond, target=x + 0.1)
-    assert pred.shape == x.shape and float(kl) >= 0
+    assert pred.shape == x.shape and float(kl.detach()) >= 0
     mu, _ = m.prior_net(x, cond)
     assert mu.shape == (2, 3, shape[0] // 4, shape[1] // 4, shape[2] // 4)  # a latent grid, not a vector
     m.eval()
