@@ -133,16 +133,19 @@ class CorpusPairs:
         from densharp.simulate.density import PreparedModel
         from densharp.simulate.structure import load_structure
 
+        return self._cached(i, lambda path: PreparedModel(load_structure(path, seed=0)[0]))
+
+    def _cached(self, i: int, load: Any) -> Any:
+        """``load(path)`` of entry ``i``, kept in this process's LRU cache of ``cache_size`` entries."""
         name = self.entries[i]["name"]
         if name in self._cache:
             self._cache.move_to_end(name)
             return self._cache[name]
-        st, _ = load_structure(self.entries[i]["path"], seed=0)
-        pm = PreparedModel(st)
-        self._cache[name] = pm
+        value = load(self.entries[i]["path"])
+        self._cache[name] = value
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
-        return pm
+        return value
 
     def choose(self, seed: int, index: int) -> int:
         """Entry index for ``(seed, index)``: a uniform family, then a uniform member of it."""

@@ -98,8 +98,9 @@ class CrystalPairs(CorpusPairs):
         cache_size: int = 16,
     ) -> None:
         cfg = crystal_cfg or CrystalConfig()
-        super().__init__(corpus_dir, split, patch=patch, patch_solvent_fraction=cfg.solvent_fraction)
-        self.cache_size = int(cache_size)
+        super().__init__(
+            corpus_dir, split, patch=patch, patch_solvent_fraction=cfg.solvent_fraction, cache_size=cache_size
+        )
         self.crystal_cfg = cfg
 
     def describe(self) -> dict[str, Any]:
@@ -110,15 +111,7 @@ class CrystalPairs(CorpusPairs):
         """The cleaned :class:`gemmi.Structure` of entry ``i`` (loaded once per process, LRU-cached)."""
         from densharp.simulate.structure import load_structure
 
-        name = self.entries[i]["name"]
-        if name in self._cache:
-            self._cache.move_to_end(name)
-            return self._cache[name]
-        st, _ = load_structure(self.entries[i]["path"], seed=0)
-        self._cache[name] = st
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
-        return st
+        return self._cached(i, lambda path: load_structure(path, seed=0)[0])
 
     def pair(self, seed: int, index: int, crystal_cfg: CrystalConfig | None = None) -> dict[str, Any]:  # type: ignore[override]
         """The pair dict, with an optional per-call :class:`CrystalConfig` (validation bins)."""

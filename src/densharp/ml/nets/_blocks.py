@@ -121,3 +121,8 @@ class StridedEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Encode and average over space."""
         return self.net(x).mean(dim=(2, 3, 4))
+
+
+def gaussian_kl(mu_q: torch.Tensor, logvar_q: torch.Tensor, mu_p: torch.Tensor, logvar_p: torch.Tensor) -> torch.Tensor:
+    """Analytic KL(N(mu_q, e^logvar_q) || N(mu_p, e^logvar_p)) per dimension, shape (N, L), in nats."""
+    return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p).pow(2)) / logvar_p.exp() - 1.0)

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from densharp.errors import InputError
-from densharp.ml.nets._blocks import StridedEncoder, check_cond
+from densharp.ml.nets._blocks import StridedEncoder, check_cond, gaussian_kl
 from densharp.ml.nets.unet3d import UNet3dConfig, UNetBackbone
 
 _LOGVAR_RANGE = (-10.0, 10.0)  # keeps exp(logvar) finite in bf16 and early training
@@ -101,11 +101,6 @@ class _LatentNet(nn.Module):
             h = torch.cat([h, c], dim=1)
         mu, logvar = self.head(h).float().chunk(2, dim=1)
         return mu, logvar.clamp(*_LOGVAR_RANGE)
-
-
-def gaussian_kl(mu_q: torch.Tensor, logvar_q: torch.Tensor, mu_p: torch.Tensor, logvar_p: torch.Tensor) -> torch.Tensor:
-    """Analytic KL(N(mu_q, e^logvar_q) || N(mu_p, e^logvar_p)) per dimension, shape (N, L), in nats."""
-    return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p).pow(2)) / logvar_p.exp() - 1.0)
 
 
 class CVAE3d(nn.Module):

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from densharp.errors import InputError
+from densharp.ml.nets._blocks import gaussian_kl
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,8 @@ class ReportVAE(nn.Module):
         """Return ``(prediction, kl)``; see the class docstring."""
         mu, logvar = self.encode(x)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
-        kl_per_dim = 0.5 * (mu.float().pow(2) + logvar.float().exp() - 1.0 - logvar.float())
+        zeros = torch.zeros_like(mu, dtype=torch.float32)  # the prior is N(0, 1)
+        kl_per_dim = gaussian_kl(mu.float(), logvar.float(), zeros, zeros)
         kl = torch.clamp(kl_per_dim.mean(0), min=free_bits).sum()
         return self.decode(z), kl
 
