@@ -28,7 +28,7 @@ from densharp.errors import CheckpointError, InputError
 from densharp.ml.checkpoint import read_checkpoint, save_checkpoint
 from densharp.ml.data import PairDataset, PairFn, collate_pairs
 from densharp.ml.infer import autocast, resolve_device, resolve_precision
-from densharp.ml.losses import sharpening_loss
+from densharp.ml.losses import energy_score, sharpening_loss
 from densharp.ml.nets import build_model, count_parameters, model_kwargs
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,14 @@ class TrainConfig:
         Reconstruction loss (``"l1"``/``"mse"``) and weight of ``1 - Pearson``.
     beta, kl_anneal_steps, free_bits
         VAE KL weight, linear KL annealing from 0 over ``kl_anneal_steps``, free bits (nats per latent dim).
+    energy_weight, energy_samples
+        Weight of the energy score (:func:`~densharp.ml.losses.energy_score`) of ``energy_samples`` decodings
+        drawn from the VAE's *prior*, which trains the spread of its samples (the uncertainty map) to match the
+        real uncertainty; 0 disables. ``"vae"`` only.
+    init_from
+        Start from these weights instead of a random init: a checkpoint (``.pt``), a ``.safetensors`` file or a
+        shipped model name; its architecture must equal ``model_name``/``model_kwargs``. The step count, optimizer
+        and schedule start afresh (fine-tuning); ignored when resuming.
     best_metric, best_mode
         Key of ``evaluate``'s result that selects ``best.pt``, and whether higher (``"max"``) is better.
     threads
@@ -100,6 +108,9 @@ class TrainConfig:
     beta: float = 1.0
     kl_anneal_steps: int = 0
     free_bits: float = 0.0
+    energy_weight: float = 0.0
+    energy_samples: int = 2
+    init_from: str | None = None
     best_metric: str = "rscc"
     best_mode: str = "max"
     threads: int | None = None
@@ -111,6 +122,10 @@ class TrainConfig:
             raise InputError(f"train: total_steps and batch_size must be >= 1 and warmup_steps >= 0, got {self}")
         if min(self.log_interval, self.eval_interval, self.ckpt_interval) < 1:
             raise InputError("train: log_interval, eval_interval and ckpt_interval must be >= 1")
+        if self.energy_weight < 0 or self.energy_samples < 2:
+            raise InputError(f"train: energy_weight must be >= 0 and energy_samples >= 2, got {self}")
+        if self.energy_weight > 0 and self.model_name != "vae":
+            raise InputError(f"train: energy_weight needs a sampling model ('vae'), not {self.model_name!r}")
         if self.best_mode not in ("max", "min"):
             raise InputError(f"train: best_mode must be 'max' or 'min', got {self.best_mode!r}")
 
@@ -145,6 +160,33 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
     no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99))
+
+
+def init_weights(model: nn.Module, cfg: TrainConfig) -> str:
+    """Load ``cfg.init_from`` (checkpoint, safetensors or shipped name) into ``model``; return the source's sha256.
+
+    The architecture must be the same (name and kwargs); the sha256 of the file read is recorded in the run's
+    checkpoints so a fine-tuned model names exactly what it started from.
+    """
+    import hashlib
+
+    from densharp.ml.checkpoint import load_checkpoint
+    from densharp.ml.sharpen import load_model
+
+    src = str(cfg.init_from)
+    if src.endswith(".pt"):
+        source, _ = load_checkpoint(src)
+        sha = hashlib.sha256(Path(src).read_bytes()).hexdigest()
+    else:
+        source, meta = load_model(src)  # shipped names are checked against their pinned sha256 here
+        sha = str(meta["sha256"])
+    if source.name != cfg.model_name or model_kwargs(source) != model_kwargs(model):
+        raise CheckpointError(
+            f"{src}: holds {source.name} {model_kwargs(source)}, but the config asks for {cfg.model_name} "
+            f"{model_kwargs(model)}; set model_kwargs to match the weights you start from"
+        )
+    model.load_state_dict(source.state_dict())
+    return sha
 
 
 def _dist_setup(device_name: str) -> tuple[int, int, torch.device]:
@@ -224,7 +266,13 @@ def train(
     best_val: dict[str, Any] | None = None
 
     last_path = run_path / "last.pt"
-    if resume and last_path.exists():
+    resuming = resume and last_path.exists()
+    init_sha256 = None
+    if cfg.init_from and not resuming:
+        init_sha256 = init_weights(model, cfg)
+        if is_main:
+            log.info("initialised from %s (sha256 %s)", cfg.init_from, init_sha256)
+    if resuming:
         ckpt = read_checkpoint(last_path, map_location="cpu")
         if ckpt["model_name"] != cfg.model_name or ckpt["model_kwargs"] != model_kwargs(model):
             raise CheckpointError(
@@ -271,7 +319,9 @@ def train(
             optimizer=optimizer,
             step=step_done,
             best_val=best_val,
-            train_config=cfg.to_dict() | {"precision_resolved": precision, "world_size": world},
+            train_config=cfg.to_dict()
+            | {"precision_resolved": precision, "world_size": world}
+            | ({"init_from_sha256": init_sha256} if init_sha256 else {}),
             normalisation={"kind": "zscore", "over": "map", "stats_from": "input"},
             voxel_size_A=voxel_size_A,
             patch_size_zyx=cfg.patch_size_zyx,
@@ -326,13 +376,21 @@ def train(
             )
 
         # Forward under autocast; the loss itself is computed in float32 (losses.py casts).
+        samples = None
         with autocast(device, precision):
             if cfg.model_name == "unet":
                 pred, kl = ddp_model(x, cond), None
+            elif cfg.energy_weight > 0:
+                pred, kl, samples = ddp_model(x, cond, y, free_bits=cfg.free_bits, prior_samples=cfg.energy_samples)
             else:
                 pred, kl = ddp_model(x, cond, y, free_bits=cfg.free_bits)
         beta = cfg.beta * (min(1.0, (step + 1) / cfg.kl_anneal_steps) if cfg.kl_anneal_steps > 0 else 1.0)
         loss, parts = sharpening_loss(pred, y, kl, beta=beta, recon=cfg.recon_loss, corr_weight=cfg.corr_weight)
+        if samples is not None:
+            es = energy_score(samples, y)
+            loss = loss + cfg.energy_weight * es
+            spread = float((samples[0] - samples[1]).detach().float().abs().mean())  # logged: is z used at all?
+            parts = parts | {"energy": float(es.detach()), "sample_spread": spread, "loss": float(loss.detach())}
         if first_loss is None:
             first_loss = parts["loss"]
 
