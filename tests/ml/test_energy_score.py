@@ -110,8 +110,37 @@ def test_training_with_energy_logs_spread_and_init_from_continues_from_weights(t
     assert res["step"] == 1 and all(torch.equal(a[k], b[k]) for k in a)
     import hashlib
 
-    recorded = read_checkpoint(tmp_path / "b" / "last.pt")["train_config"]["init_from_sha256"]
+    recorded = read_checkpoint(tmp_path / "b" / "last.pt")["train_config"]["init"]["sha256"]
     assert recorded == hashlib.sha256(src.read_bytes()).hexdigest()
 
     with pytest.raises(CheckpointError, match="model_kwargs"):
         train(_cfg(init_from=str(src), model_kwargs=VAE | {"latent_dim": 5}), PAIR, run_dir=tmp_path / "c")
+
+
+def test_init_transfer_reshapes_a_global_latent_head_into_a_spatial_one(tmp_path):
+    train(_cfg(), PAIR, run_dir=tmp_path / "a")
+    src = tmp_path / "a" / "last.pt"
+    spatial = VAE | {"spatial_latent": True}
+    with pytest.raises(CheckpointError):
+        train(_cfg(init_from=str(src), model_kwargs=spatial), PAIR, run_dir=tmp_path / "x")
+    train(
+        _cfg(init_from=str(src), model_kwargs=spatial, init_strict=False, lr=0.0, total_steps=1, warmup_steps=0),
+        PAIR,
+        run_dir=tmp_path / "b",
+    )
+    a = read_checkpoint(src)["state_dict"]
+    ck = read_checkpoint(tmp_path / "b" / "last.pt")
+    b = ck["state_dict"]
+    head = "prior_net.head.weight"
+    assert a[head].dim() == 2 and b[head].dim() == 5 and torch.equal(a[head], b[head].reshape(a[head].shape))
+    assert all(torch.equal(a[k], b[k]) for k in a if k in b and a[k].shape == b[k].shape)
+    init = ck["train_config"]["init"]
+    assert head in init["reshaped"] and init["not_loaded"] == [] and init["copied"] > 10
+    with pytest.raises(CheckpointError):  # another network type is never transferred
+        train(
+            _cfg(
+                init_from=str(src), model_name="unet", model_kwargs={"base_channels": 4, "depth": 2}, init_strict=False
+            ),
+            PAIR,
+            run_dir=tmp_path / "c",
+        )

@@ -79,6 +79,11 @@ class TrainConfig:
         Start from these weights instead of a random init: a checkpoint (``.pt``), a ``.safetensors`` file or a
         shipped model name; its architecture must equal ``model_name``/``model_kwargs``. The step count, optimizer
         and schedule start afresh (fine-tuning); ignored when resuming.
+    init_strict
+        ``True``: ``init_from`` must hold exactly this architecture. ``False`` (transfer): the model name must
+        match, and every tensor whose name and size match is copied (reshaped when only the shape differs, e.g. a
+        linear latent head becoming the equivalent 1×1×1 convolution of a spatial latent); the rest keeps its
+        random init, and both lists are logged and recorded.
     best_metric, best_mode
         Key of ``evaluate``'s result that selects ``best.pt``, and whether higher (``"max"``) is better.
     threads
@@ -111,6 +116,7 @@ class TrainConfig:
     energy_weight: float = 0.0
     energy_samples: int = 2
     init_from: str | None = None
+    init_strict: bool = True
     best_metric: str = "rscc"
     best_mode: str = "max"
     threads: int | None = None
@@ -162,11 +168,12 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99))
 
 
-def init_weights(model: nn.Module, cfg: TrainConfig) -> str:
-    """Load ``cfg.init_from`` (checkpoint, safetensors or shipped name) into ``model``; return the source's sha256.
+def init_weights(model: nn.Module, cfg: TrainConfig) -> dict[str, Any]:
+    """Load ``cfg.init_from`` (checkpoint, safetensors or shipped name) into ``model``.
 
-    The architecture must be the same (name and kwargs); the sha256 of the file read is recorded in the run's
-    checkpoints so a fine-tuned model names exactly what it started from.
+    Returns a record for the checkpoints: ``sha256`` of the file read (so a fine-tuned model names exactly what it
+    started from), and with ``cfg.init_strict=False`` the tensors ``copied``/``reshaped`` and those left at their
+    random init (``not_loaded``).
     """
     import hashlib
 
@@ -180,13 +187,38 @@ def init_weights(model: nn.Module, cfg: TrainConfig) -> str:
     else:
         source, meta = load_model(src)  # shipped names are checked against their pinned sha256 here
         sha = str(meta["sha256"])
-    if source.name != cfg.model_name or model_kwargs(source) != model_kwargs(model):
+    same = source.name == cfg.model_name and model_kwargs(source) == model_kwargs(model)
+    if (cfg.init_strict and not same) or source.name != cfg.model_name:
         raise CheckpointError(
             f"{src}: holds {source.name} {model_kwargs(source)}, but the config asks for {cfg.model_name} "
-            f"{model_kwargs(model)}; set model_kwargs to match the weights you start from"
+            f"{model_kwargs(model)}; set model_kwargs to match the weights you start from (or init_strict false "
+            "to transfer the matching tensors of the same network type)"
         )
-    model.load_state_dict(source.state_dict())
-    return sha
+    record: dict[str, Any] = {"sha256": sha}
+    if same:
+        model.load_state_dict(source.state_dict())
+        return record
+    theirs = source.state_dict()
+    state = model.state_dict()
+    copied, reshaped, missing = [], [], []
+    for name, t in state.items():
+        u = theirs.get(name)
+        if u is not None and u.shape == t.shape:
+            state[name] = u.clone()
+            copied.append(name)
+        elif u is not None and u.numel() == t.numel():
+            state[name] = u.reshape(t.shape).clone()
+            reshaped.append(name)
+        else:
+            missing.append(name)
+    model.load_state_dict(state)
+    log.info(
+        "transferred %d tensors (%d reshaped); random init kept for %s",
+        len(copied) + len(reshaped),
+        len(reshaped),
+        missing or "none",
+    )
+    return record | {"copied": len(copied), "reshaped": reshaped, "not_loaded": missing}
 
 
 def _dist_setup(device_name: str) -> tuple[int, int, torch.device]:
@@ -267,11 +299,11 @@ def train(
 
     last_path = run_path / "last.pt"
     resuming = resume and last_path.exists()
-    init_sha256 = None
+    init_record = None
     if cfg.init_from and not resuming:
-        init_sha256 = init_weights(model, cfg)
+        init_record = init_weights(model, cfg)
         if is_main:
-            log.info("initialised from %s (sha256 %s)", cfg.init_from, init_sha256)
+            log.info("initialised from %s (sha256 %s)", cfg.init_from, init_record["sha256"])
     if resuming:
         ckpt = read_checkpoint(last_path, map_location="cpu")
         if ckpt["model_name"] != cfg.model_name or ckpt["model_kwargs"] != model_kwargs(model):
@@ -321,7 +353,7 @@ def train(
             best_val=best_val,
             train_config=cfg.to_dict()
             | {"precision_resolved": precision, "world_size": world}
-            | ({"init_from_sha256": init_sha256} if init_sha256 else {}),
+            | ({"init": init_record} if init_record else {}),
             normalisation={"kind": "zscore", "over": "map", "stats_from": "input"},
             voxel_size_A=voxel_size_A,
             patch_size_zyx=cfg.patch_size_zyx,
