@@ -165,3 +165,20 @@ def test_vae_sample_draws_antithetic_pairs(monkeypatch):
     assert torch.allclose((seen[0] + seen[1]) / 2, mu, atol=1e-6)
     assert torch.allclose((seen[2] + seen[3]) / 2, mu, atol=1e-6)
     assert not torch.allclose(seen[0], seen[2]) and not torch.allclose(seen[4], mu)
+
+
+def test_latent_gate_starts_as_a_no_op_and_transfers_from_ungated_weights(tmp_path):
+    torch.manual_seed(0)
+    plain = build_model("vae", **VAE)
+    torch.nn.init.normal_(plain.head.weight, std=0.1)
+    gated = build_model("vae", **(VAE | {"latent_gate": True}))
+    missing = gated.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert missing and all(k.startswith(("gate.", "z_embed.")) for k in missing)
+    x, c = torch.randn(1, 1, 16, 16, 16), torch.rand(1, 3)
+    g = torch.Generator().manual_seed(0)
+    a = plain.eval().sample(x, c, n=4, generator=g)
+    b = gated.eval().sample(x, c, n=4, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    # once the embedding is non-zero, the gate changes how much samples vary per voxel
+    torch.nn.init.normal_(gated.z_embed.weight, std=0.5)
+    assert not torch.equal(gated.sample(x, c, n=4, generator=torch.Generator().manual_seed(0))[1], a[1])

@@ -57,6 +57,11 @@ class CVAE3dConfig:
         (``latent_dim`` channels at 1/2**encoder_depth of the input size, upsampled trilinearly before
         injection), so the latent can say *where* the input leaves the density undetermined; a global vector
         was measured to be ignored by the decoder (posterior collapse: sample SD ~0.1 % of the density).
+    latent_gate
+        Add a multiplicative path ``gate(features) ⊙ embed(z)`` to the injection, so how much a sample may vary
+        at a voxel is an explicit function of the local features (heteroscedastic spread) rather than only of
+        the injection's nonlinearity. ``embed`` is zero-initialised: the path starts as a no-op, so weights
+        trained without it can be fine-tuned with it (``init_strict=False``).
     """
 
     in_channels: int = 1
@@ -68,6 +73,7 @@ class CVAE3dConfig:
     encoder_channels: int = 8
     encoder_depth: int = 3
     spatial_latent: bool = False
+    latent_gate: bool = False
 
     def __post_init__(self) -> None:
         if self.latent_dim < 1 or self.encoder_channels < 1 or self.encoder_depth < 1:
@@ -133,6 +139,11 @@ class CVAE3d(nn.Module):
         self.head = nn.Conv3d(c, cfg.in_channels, 1)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
+        if cfg.latent_gate:
+            self.gate = nn.Sequential(nn.Conv3d(c, c, 1), nn.SiLU(), nn.Conv3d(c, c, 1))
+            self.z_embed = nn.Conv3d(cfg.latent_dim, c, 1)
+            nn.init.zeros_(self.z_embed.weight)
+            nn.init.zeros_(self.z_embed.bias)
 
     def _decode(self, x: torch.Tensor, feats: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         if z.dim() == 5:  # spatial latent grid: upsample to the feature grid
@@ -142,6 +153,8 @@ class CVAE3d(nn.Module):
         else:
             zb = z.to(feats.dtype)[:, :, None, None, None].expand(-1, -1, *feats.shape[2:])
         h = feats + self.inject(torch.cat([feats, zb], dim=1))
+        if self.config.latent_gate:
+            h = h + self.gate(feats) * self.z_embed(zb)
         return x + self.head(h)
 
     @staticmethod
