@@ -12,7 +12,7 @@ VAE drawing N samples, and reads the per-voxel SD map. Two scenarios:
 
 The target is the structure simulated at 2 Å without the extra B (what training asks the model to reach), so each
 scenario also gives the real error |mean - target| (both z-scored inside the molecule mask). Printed per group:
-mean SD at atoms/voxels, SD relative to the density, the real error; then the rank correlation of SD with the error
+mean SD and mean real error at atoms/voxels, and both relative to the output density at the atom (medians); then the rank correlation of SD with the error
 over molecule voxels and the mean error per SD quintile (an informative, calibrated SD has errors rising with it,
 close to the |error| = 0.8·SD of a Gaussian). Writes docs/figures/vae_uncertainty.png (local-resolution scenario).
 
@@ -87,13 +87,18 @@ def run_case(st: Any, model: Any, meta: dict[str, Any], args: argparse.Namespace
         "sd_atom": np.array([r[3] for r in atoms]),
         "rel_atom": np.array([r[3] * scale / max(abs(r[4]), 1e-6) for r in atoms]),
         "err_atom": np.array([r[5] for r in atoms]),
+        # the real error relative to the output density, normalised like rel_atom (z units -> map units)
+        "relerr_atom": np.array([r[5] * scale / max(abs(r[4]), 1e-6) for r in atoms]),
     }
 
 
 def report(title: str, c: dict[str, Any], voxel_groups: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
     """Print one scenario's tables; return the calibration numbers for the figure."""
     print(f"\n== {title}")
-    print(f"{'group':30s} {'n':>6s} {'mean SD':>8s} {'SD/dens':>8s} {'|error|':>8s}   (SD and error in z units)")
+    print(
+        f"{'group':30s} {'n':>6s} {'mean SD':>8s} {'|error|':>8s} {'SD/dens':>8s} {'err/dens':>8s}"
+        "   (SD, error: z units; /dens: relative to the output density at the atom)"
+    )
     b = c["b"]
     groups = {
         "atoms: core (B < 30 Å²)": b < 30,
@@ -103,11 +108,11 @@ def report(title: str, c: dict[str, Any], voxel_groups: dict[str, np.ndarray] | 
     }
     for name, sel in groups.items():
         print(
-            f"{name:30s} {sel.sum():6d} {c['sd_atom'][sel].mean():8.4f} {c['rel_atom'][sel].mean():8.3f} "
-            f"{c['err_atom'][sel].mean():8.4f}"
+            f"{name:30s} {sel.sum():6d} {c['sd_atom'][sel].mean():8.4f} {c['err_atom'][sel].mean():8.4f} "
+            f"{np.median(c['rel_atom'][sel]):8.3f} {np.median(c['relerr_atom'][sel]):8.3f}"
         )
     for name, sel in (voxel_groups or {}).items():
-        print(f"{name:30s} {sel.sum():6d} {c['sd_z'][sel].mean():8.4f} {'':8s} {c['err_z'][sel].mean():8.4f}")
+        print(f"{name:30s} {sel.sum():6d} {c['sd_z'][sel].mean():8.4f} {c['err_z'][sel].mean():8.4f}")
     print(f"{'solvent voxels (outside mask)':30s} {(~c['mask']).sum():6d} {c['sd_z'][~c['mask']].mean():8.4f}")
     print(f"rank correlation of atom SD with atom B: {_rank_corr(b, c['sd_atom']):.3f}")
     sdm, err = c["sd_z"][c["mask"]], c["err_z"][c["mask"]]
@@ -159,11 +164,14 @@ def figure(c: dict[str, Any], cal: dict[str, Any], args: argparse.Namespace) -> 
     fig, axs = plt.subplots(2, 3, figsize=(13, 8), dpi=110)
     ax = axs.ravel()
     k = c["mean"].shape[0] // 2
-    vmax = float(np.quantile(c["err_z"][c["mask"]], 0.99))  # SD and error share units and colour scale
+    vmax = float(np.quantile(c["err_z"][c["mask"]], 0.99))
     ax[0].imshow(c["mean"][k], origin="lower", cmap="gray")
     ax[0].set_title(f"VAE mean of {args.samples} samples, z={k}")
-    for i, (key, title) in enumerate((("sd_z", "per-voxel SD of samples"), ("err_z", "real |error| of the mean"))):
-        im = ax[1 + i].imshow(c[key][k], origin="lower", cmap="magma", vmin=0, vmax=vmax)
+    # SD on its own scale (its contrast inside the molecule is the point here); calibration is panel 6
+    sd_max = float(np.quantile(c["sd_z"][c["mask"]], 0.99))
+    panels = (("sd_z", "per-voxel SD of samples", sd_max), ("err_z", "real |error| of the mean", vmax))
+    for i, (key, title, top) in enumerate(panels):
+        im = ax[1 + i].imshow(c[key][k], origin="lower", cmap="magma", vmin=0, vmax=top)
         ax[1 + i].set_title(f"{title} (z units)")
         fig.colorbar(im, ax=ax[1 + i], fraction=0.046)
     for a_ in ax[:3]:
@@ -181,7 +189,7 @@ def figure(c: dict[str, Any], cal: dict[str, Any], args: argparse.Namespace) -> 
     xs = np.arange(len(names))
     ax[4].bar(xs - 0.2, vals, 0.4, label="mean SD")
     ax[4].bar(xs + 0.2, errs, 0.4, label="mean |error|")
-    ax[4].set_xticks(xs, [n.split(": ")[-1].split(" (")[0] for n in names], rotation=20)
+    ax[4].set_xticks(xs, [n.split(": ")[-1].split(" (")[0].replace(" beyond CB", "") for n in names], rotation=20)
     ax[4].set_ylabel("z units")
     ax[4].set_title("SD and real error by group")
     ax[4].legend(fontsize=8)
