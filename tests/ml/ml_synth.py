@@ -1,4 +1,5 @@
-"""A tiny synthetic pair function for tests: random Gaussian blobs, target blurred by a small B, input by a large B.
+"""Test helpers: a tiny synthetic pair function (random Gaussian blobs, target blurred by a small B, input by a large
+B) and the tiny training configuration the training tests share.
 
 Not part of the package: the simulator (densharp.simulate) supplies the real pair function.
 """
@@ -32,3 +33,33 @@ def blob_pair(seed: int, index: int, size: int = 16, n_blobs: int = 6, voxel_siz
         "d_target_A": float(max(2.0 * voxel_size_A, np.sqrt(b_target / 4.0))),
         "voxel_size_A": voxel_size_A,
     }
+
+
+#: the smallest networks worth training in tests, per registry name
+TINY_MODEL_KWARGS: dict[str, dict[str, Any]] = {
+    "unet": {"base_channels": 4, "depth": 2},
+    "vae": {"base_channels": 4, "depth": 2, "encoder_channels": 4, "encoder_depth": 2, "latent_dim": 4},
+    "report-vae": {"base_channels": 4, "depth": 2, "input_size_zyx": [16, 16, 16], "latent_dim": 8},
+}
+
+
+def tiny_train_config(name: str = "unet", **overrides: Any) -> Any:
+    """A :class:`~densharp.ml.train.TrainConfig` for a tiny network on 16³ ``blob_pair`` patches, fp32 on CPU."""
+    from densharp.ml.train import TrainConfig  # torch: imported only by tests that have it
+
+    base: dict[str, Any] = {
+        "model_name": name,
+        "model_kwargs": TINY_MODEL_KWARGS[name],
+        "patch_size_zyx": (16, 16, 16),
+        "batch_size": 2,
+        "total_steps": 4,
+        "warmup_steps": 1,
+        "precision": "fp32",
+        "device": "cpu",
+        "log_interval": 1,
+        "eval_interval": 2,
+        "ckpt_interval": 2,
+        "lr": 3e-3,
+    }
+    base.update(overrides)
+    return TrainConfig(**base)

@@ -1,12 +1,14 @@
 """Energy score (CRPS) of VAE prior samples, and fine-tuning from existing weights (init_from)."""
 
 import functools
+import hashlib
+import json
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from ml_synth import blob_pair  # noqa: E402
+from ml_synth import TINY_MODEL_KWARGS, blob_pair, tiny_train_config  # noqa: E402
 
 from densharp.errors import CheckpointError, InputError  # noqa: E402
 from densharp.ml.checkpoint import read_checkpoint  # noqa: E402
@@ -16,25 +18,11 @@ from densharp.ml.train import TrainConfig, train  # noqa: E402
 
 torch.set_num_threads(1)
 PAIR = functools.partial(blob_pair, size=16)
-VAE = {"base_channels": 4, "depth": 2, "encoder_channels": 4, "encoder_depth": 2, "latent_dim": 4}
+VAE = TINY_MODEL_KWARGS["vae"]
 
 
 def _cfg(**kw):
-    base = dict(
-        model_name="vae",
-        model_kwargs=VAE,
-        patch_size_zyx=(16, 16, 16),
-        batch_size=2,
-        total_steps=2,
-        warmup_steps=1,
-        precision="fp32",
-        device="cpu",
-        log_interval=1,
-        eval_interval=2,
-        ckpt_interval=2,
-    )
-    base.update(kw)
-    return TrainConfig(**base)
+    return tiny_train_config("vae", **({"total_steps": 2} | kw))
 
 
 def test_energy_score_of_identical_samples_is_the_l1_error():
@@ -97,8 +85,6 @@ def test_energy_weight_needs_a_vae():
 def test_training_with_energy_logs_spread_and_init_from_continues_from_weights(tmp_path):
     first = train(_cfg(energy_weight=1.0), PAIR, run_dir=tmp_path / "a")
     assert first["step"] == 2
-    import json
-
     rec = json.loads((tmp_path / "a" / "train_log.jsonl").read_text().splitlines()[-1])
     assert {"energy", "sample_spread"} <= set(rec) and rec["sample_spread"] >= 0
 
@@ -108,8 +94,6 @@ def test_training_with_energy_logs_spread_and_init_from_continues_from_weights(t
     a = read_checkpoint(src)["state_dict"]
     b = read_checkpoint(tmp_path / "b" / "last.pt")["state_dict"]
     assert res["step"] == 1 and all(torch.equal(a[k], b[k]) for k in a)
-    import hashlib
-
     recorded = read_checkpoint(tmp_path / "b" / "last.pt")["train_config"]["init"]["sha256"]
     assert recorded == hashlib.sha256(src.read_bytes()).hexdigest()
 

@@ -6,7 +6,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from ml_synth import TINY_MODEL_KWARGS as TINY  # noqa: E402
 from ml_synth import blob_pair  # noqa: E402
+from ml_synth import tiny_train_config as _cfg  # noqa: E402
 
 from densharp.errors import CheckpointError, InputError  # noqa: E402
 from densharp.ml.checkpoint import (  # noqa: E402
@@ -21,34 +23,10 @@ from densharp.ml.checkpoint import (  # noqa: E402
 from densharp.ml.data import PairDataset, collate_pairs  # noqa: E402
 from densharp.ml.losses import sharpening_loss  # noqa: E402
 from densharp.ml.nets import build_model  # noqa: E402
-from densharp.ml.train import TrainConfig, lr_at, make_optimizer, train  # noqa: E402
+from densharp.ml.train import lr_at, make_optimizer, train  # noqa: E402
 
 torch.set_num_threads(1)
 PAIR = functools.partial(blob_pair, size=16)
-TINY = {
-    "unet": {"base_channels": 4, "depth": 2},
-    "vae": {"base_channels": 4, "depth": 2, "encoder_channels": 4, "encoder_depth": 2, "latent_dim": 4},
-    "report-vae": {"base_channels": 4, "depth": 2, "input_size_zyx": [16, 16, 16], "latent_dim": 8},
-}
-
-
-def _cfg(name="unet", **kw):
-    base = {
-        "model_name": name,
-        "model_kwargs": TINY[name],
-        "patch_size_zyx": (16, 16, 16),
-        "batch_size": 2,
-        "total_steps": 4,
-        "warmup_steps": 1,
-        "precision": "fp32",
-        "device": "cpu",
-        "log_interval": 1,
-        "eval_interval": 2,
-        "ckpt_interval": 2,
-        "lr": 3e-3,
-    }
-    base.update(kw)
-    return TrainConfig(**base)
 
 
 def _batch(n=2):

@@ -215,9 +215,8 @@ class CVAE3d(nn.Module):
         # Welford's running mean/variance: no catastrophic cancellation when samples barely differ
         mean = torch.zeros(x.shape, dtype=torch.float32, device=x.device)
         m2 = torch.zeros_like(mean)
-        eps = torch.zeros_like(mu_p)
         for i in range(n):
-            if i % 2 == 0:
+            if i % 2 == 0:  # a fresh draw, then its mirror image
                 eps = torch.randn(mu_p.shape, generator=generator, device=mu_p.device, dtype=mu_p.dtype)
             else:
                 eps = -eps
