@@ -208,28 +208,33 @@ def make_validation_set(
     Each case holds ``input``, ``target``, ``d_input_A``, ``d_target_A``, ``voxel_size_A``, ``structure``,
     ``bin``, the target ``mask`` and the baselines ``rscc_identity`` and ``rscc_autob`` (computed once here).
     """
-    from densharp.filters.sharpen import sharpen_autob
-    from densharp.metrics.rscc import rscc
-
     src = CorpusPairs(corpus_dir, split, pair_cfg=pair_cfg, patch=patch, patch_solvent_fraction=0.0)
     cases = []
     for k in range(int(n)):
         lo, hi = RESOLUTION_BINS_A[k % len(RESOLUTION_BINS_A)]
         c = src.pair(seed, k, replace(src.pair_cfg, d_input_range_A=(lo, hi), solvent_fraction=0.0))
-        v = c["voxel_size_A"]
-        mask = case_mask(c["target"], v)
-        try:
-            sharp = sharpen_autob(_density_map(c["input"], v), max(c["d_input_A"], 2.0 * v)).map.data_zyx
-        except InputError:
-            sharp = c["input"]  # auto-B could not fit this patch: it leaves the map as is
-        c.update(
-            bin=bin_name(lo, hi),
-            mask=mask,
-            rscc_identity=rscc(c["input"], c["target"], mask),
-            rscc_autob=rscc(sharp, c["target"], mask),
-        )
-        cases.append(c)
+        cases.append(add_baselines(c, lo, hi))
     return cases
+
+
+def add_baselines(case: dict[str, Any], bin_lo_A: float, bin_hi_A: float) -> dict[str, Any]:
+    """Add ``bin``, the target ``mask`` and the ``rscc_identity``/``rscc_autob`` baselines to a validation case."""
+    from densharp.filters.sharpen import sharpen_autob
+    from densharp.metrics.rscc import rscc
+
+    v = case["voxel_size_A"]
+    mask = case_mask(case["target"], v)
+    try:
+        sharp = sharpen_autob(_density_map(case["input"], v), max(case["d_input_A"], 2.0 * v)).map.data_zyx
+    except InputError:
+        sharp = case["input"]  # auto-B could not fit this patch: it leaves the map as is
+    case.update(
+        bin=bin_name(bin_lo_A, bin_hi_A),
+        mask=mask,
+        rscc_identity=rscc(case["input"], case["target"], mask),
+        rscc_autob=rscc(sharp, case["target"], mask),
+    )
+    return case
 
 
 def predict_patch(model: Any, case: dict[str, Any]) -> np.ndarray:

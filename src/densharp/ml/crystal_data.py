@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from densharp.errors import InputError
-from densharp.ml.corpus_data import CorpusPairs, bin_name, case_mask
+from densharp.ml.corpus_data import CorpusPairs, add_baselines
 
 #: modality string of X-ray models (what :func:`densharp.ml.sharpen.check_domain` compares MTZ input against)
 XRAY_MODALITY = "x-ray"
@@ -172,10 +172,6 @@ def make_crystal_validation_set(
 
     Bins outside ``crystal_cfg.d_input_range_A`` are clipped to it (the whole range when they do not overlap).
     """
-    from densharp.filters.sharpen import sharpen_autob
-    from densharp.metrics.rscc import rscc
-    from densharp.ml.corpus_data import _density_map
-
     base = replace(crystal_cfg or CrystalConfig(), solvent_fraction=0.0)
     src = CrystalPairs(corpus_dir, split, crystal_cfg=base, patch=patch)
     lo_r, hi_r = base.d_input_range_A
@@ -185,17 +181,5 @@ def make_crystal_validation_set(
     for k in range(int(n)):
         lo, hi = bins[k % len(bins)]
         c = src.pair(seed, k, replace(base, d_input_range_A=(lo, hi)))
-        v = c["voxel_size_A"]
-        mask = case_mask(c["target"], v)
-        try:
-            sharp = sharpen_autob(_density_map(c["input"], v), max(c["d_input_A"], 2.0 * v)).map.data_zyx
-        except InputError:
-            sharp = c["input"]
-        c.update(
-            bin=bin_name(lo, hi),
-            mask=mask,
-            rscc_identity=rscc(c["input"], c["target"], mask),
-            rscc_autob=rscc(sharp, c["target"], mask),
-        )
-        cases.append(c)
+        cases.append(add_baselines(c, lo, hi))
     return cases
