@@ -173,3 +173,18 @@ def shell_amplitudes(m: DensityMap, shells: Shells | None = None) -> tuple[np.nd
     f = rfft_map(m.data_zyx)
     amp = shells.sum(np.abs(f)) / np.maximum(shells.count(), 1)
     return shells.centres_invA, amp
+
+
+def fourier_resample(data_zyx: np.ndarray, shape_zyx: tuple[int, int, int]) -> np.ndarray:
+    """Resample a periodic (z, y, x) array to ``shape_zyx`` by cropping or zero-padding its spectrum.
+
+    Values are scaled so the mean is kept. Even-size Nyquist planes are halved and mirrored (scipy.signal.resample
+    convention), so up- then down-sampling returns the input. Periodic, so it suits unit cells too.
+    """
+    import scipy.signal
+
+    out = np.asarray(data_zyx, dtype=np.float64)
+    for axis, n_new in enumerate(shape_zyx):
+        if out.shape[axis] != int(n_new):
+            out = scipy.signal.resample(out, int(n_new), axis=axis)
+    return out.astype(np.float32)

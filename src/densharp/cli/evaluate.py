@@ -1,6 +1,6 @@
 """Score sharpened maps against a target, side by side with identity and auto-B baselines.
 
-The target is a map (--target) or is simulated from an atomic model at a resolution (--model, --resolution) on the
+The target is a map (--target) or is simulated from an atomic model at a resolution (--structure, --resolution) on the
 grid of the first MAP. With --input (the unsharpened map) the baseline methods (--methods, default identity,autob;
 fsc is added with --half-maps) are computed too, and with --half-maps each method is also applied to half map 1
 and its FSC against the untouched half map 2 recorded (the model-free check). RSCC is reported over the box and in
@@ -9,7 +9,7 @@ reason when their code or model is missing. The JSON (--json) feeds 'densharp re
 
 Examples:
   densharp evaluate sharp.mrc --target target.mrc --input input.mrc --input-resolution 3.5
-  densharp evaluate sharp.mrc --model model.cif --resolution 2.5 --input input.mrc --half-maps h1.mrc h2.mrc
+  densharp evaluate sharp.mrc --structure model.cif --resolution 2.5 --input input.mrc --half-maps h1.mrc h2.mrc
   densharp evaluate --target t.mrc --input in.mrc --input-resolution 4 --methods identity,autob,unet --json run.json
 """
 
@@ -31,7 +31,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("maps", nargs="*", type=Path, metavar="MAP", help="sharpened maps to score (named by file stem)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--target", type=Path, metavar="MAP", help="target map on the same grid")
-    g.add_argument("--model", type=Path, metavar="MODEL", help="atomic model (PDB/mmCIF) to simulate the target from")
+    g.add_argument(
+        "--structure", type=Path, metavar="FILE", help="atomic model (PDB/mmCIF) to simulate the target from"
+    )
     p.add_argument("--resolution", type=positive_float, metavar="Å", help="resolution of the simulated target (Å)")
     p.add_argument("--input", type=Path, metavar="MAP", help="the unsharpened input map (for the baselines)")
     p.add_argument(
@@ -110,10 +112,10 @@ def run(args: argparse.Namespace) -> int:
     from densharp.io.evaluation import write_csv, write_run_json
     from densharp.io.maps import file_sha256, read_map
 
-    if args.target is None and args.model is None:
-        raise InputError("give the target: --target MAP, or --model MODEL with --resolution Å")
-    if args.model is not None and args.resolution is None:
-        raise InputError("--model needs --resolution Å (resolution of the simulated target)")
+    if args.target is None and args.structure is None:
+        raise InputError("give the target: --target MAP, or --structure FILE with --resolution Å")
+    if args.structure is not None and args.resolution is None:
+        raise InputError("--structure needs --resolution Å (resolution of the simulated target)")
     if not args.maps and args.input is None:
         raise InputError("nothing to score: give sharpened MAPs and/or --input MAP for the baselines")
     names = parse_methods(args.methods) if args.methods else ["identity", "autob"] + (["fsc"] if args.half_maps else [])
@@ -136,9 +138,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         from densharp.simulate.structure import load_structure
 
-        st, _ = load_structure(args.model)
+        st, _ = load_structure(args.structure)
         target = target_from_model(st, like, args.resolution)
-        target_desc = f"simulated from {args.model} at {args.resolution:g} Å"
+        target_desc = f"simulated from {args.structure} at {args.resolution:g} Å"
     like.check_same_grid(target, "the maps and the target", fix="resample onto one grid")
     d_in = args.input_resolution
     if d_in is None and half is not None:
@@ -170,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
         "target": target_desc,
         "inputs": {
             str(p): file_sha256(p)
-            for p in [*args.maps, args.input, args.target, args.model, args.mask]
+            for p in [*args.maps, args.input, args.target, args.structure, args.mask]
             if p is not None
         },
         "provenance": provenance(),

@@ -7,8 +7,8 @@ kept atoms − solvent mean): 0 nothing invented, 1 invented at full strength. P
 give output SD / input SD (should not exceed ~1). Learned methods are skipped with a reason when unavailable.
 
 Examples:
-  densharp hallucination model.cif --omit B --resolution 4 --methods identity,autob,unet
-  densharp hallucination model.cif --resolution 3.5 --json omit.json
+  densharp hallucination structure.cif --omit B --resolution 4 --methods identity,autob,unet
+  densharp hallucination structure.cif --resolution 3.5 --json omit.json
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ log = logging.getLogger("densharp.hallucination")
 
 def add_args(p: argparse.ArgumentParser) -> None:
     """Register ``hallucination`` arguments."""
-    p.add_argument("model", type=Path, help="atomic model (PDB/mmCIF, optionally .gz)")
+    p.add_argument("structure", type=Path, metavar="STRUCTURE", help="atomic model (PDB/mmCIF, optionally .gz)")
     p.add_argument("--omit", metavar="CHAIN", help="chain to remove (default: last chain, or 20 %% of a single chain)")
     p.add_argument("--fraction", type=float, default=0.2, help="fraction removed from a single chain (%(default)s)")
     p.add_argument("--resolution", type=positive_float, required=True, metavar="Å", help="input resolution (Å)")
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     names = parse_methods(args.methods)
     if args.json is not None:
         check_outputs([args.json], overwrite=args.overwrite)
-    st, _ = load_structure(args.model, seed=args.seed)
+    st, _ = load_structure(args.structure, seed=args.seed)
     case = make_omit_case(
         st,
         args.resolution,
@@ -61,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
         max_box=args.max_box,
     )
     rec = hallucination_check(case, names, seed=args.seed)
-    rec["model"] = str(args.model)
-    rec["inputs"] = {str(args.model): file_sha256(args.model)}
+    rec["structure"] = str(args.structure)
+    rec["inputs"] = {str(args.structure): file_sha256(args.structure)}
     rec["provenance"] = provenance()
     print(format_hallucination(rec))
     if args.json is not None:

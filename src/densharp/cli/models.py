@@ -1,4 +1,4 @@
-"""List the trained models shipped inside the package, with their metadata and checksums.
+"""List the trained models shipped inside the package: their cards (training domain, rules) and checksums.
 
 Examples:
   densharp models
@@ -17,24 +17,28 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the shipped-weights registry."""
-    try:
-        from densharp.ml.checkpoint import shipped_models
-    except ImportError:
-        from densharp.errors import InputError
+    """Print the shipped model cards (no torch needed)."""
+    from densharp.ml.registry import shipped_cards
+    from densharp.sharpening import learned_unavailable
 
-        raise InputError("learned models need torch: pip install torch==2.13.0 'densharp[ml]'") from None
-    models = shipped_models()
+    cards = shipped_cards()
     if args.json:
-        print(json.dumps(models, indent=2))
+        print(json.dumps({name: c.record() | {"file": c.path} for name, c in cards.items()}, indent=2))
         return 0
-    if not models:
+    if not cards:
         print("no trained models are shipped in this version; classical methods (autob, bfactor, fsc) are available")
         return 0
-    for name, entry in sorted(models.items()):
-        meta = entry.get("metadata", {})
-        print(f"{name}: {entry['file']}  sha256 {entry['sha256'][:16]}…")
-        for key in ("architecture", "modality", "resolution_range_A", "voxel_range_A", "noise_model"):
-            if key in meta:
-                print(f"  {key:20s} {meta[key]}")
+    why = learned_unavailable()
+    if why is not None:
+        print(f"note: these models cannot run here: {why}")
+    for name, c in sorted(cards.items()):
+        r = c.conditioning
+        print(f"{name}: {c.architecture}, {c.modality.value}, sha256 {(c.sha256 or '')[:16]}…")
+        print(f"  {'resolution_range_A':20s} {c.resolution_range_A[0]:g}–{c.resolution_range_A[1]:g}")
+        print(f"  {'grid voxel (Å)':20s} {r.voxel_range_A[0]:g}–{r.voxel_range_A[1]:g}" +
+              (f" (d/{r.d_per_voxel:g})" if r.d_per_voxel else ""))  # fmt: skip
+        print(
+            f"  {'default target':20s} max({r.target_per_d:g}·d, {r.d_target_min_A:g} Å, {r.target_voxel_factor:g}·voxel)"
+        )
+        print(f"  {'patch, normalisation':20s} {'x'.join(map(str, c.patch_zyx))}, {c.normalisation.value}")
     return 0

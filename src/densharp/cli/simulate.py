@@ -39,12 +39,17 @@ def _half_path(out: Path, k: int) -> Path:
 
 def add_args(p: argparse.ArgumentParser) -> None:
     """Register ``simulate`` arguments."""
-    p.add_argument("model", type=Path, metavar="MODEL", help="atomic model (.pdb/.cif, optionally .gz)")
+    p.add_argument("structure", type=Path, metavar="STRUCTURE", help="atomic model (.pdb/.cif, optionally .gz)")
     add_output(p)
     p.add_argument("--resolution", type=positive_float, required=True, help="resolution in Å (band limit / FSC 0.143)")
     p.add_argument("--half-maps", action="store_true", help="also write OUT_half1 and OUT_half2 with independent noise")
     p.add_argument("--voxel-size", type=positive_float, default=1.0, help="voxel size in Å (default %(default)s)")
-    p.add_argument("--b-factor", type=float, default=0.0, help="extra B in Å² for every atom (default %(default)s)")
+    p.add_argument(
+        "--b-factor",
+        type=float,
+        default=0.0,
+        help="B applied to every atom, exp(-B s²/4), Å² (positive blurs; default %(default)s)",
+    )
     p.add_argument(
         "--padding", type=positive_float, default=10.0, help="padding around the model, Å (default %(default)s)"
     )
@@ -74,12 +79,12 @@ def run(args: argparse.Namespace) -> int:
             f"--resolution {args.resolution:g} Å is finer than Nyquist for --voxel-size {args.voxel_size:g} Å; "
             f"use --voxel-size {args.resolution / 2.2:.2f} or less"
         )
-    st, rec = load_structure(args.model, seed=args.seed)
-    log.info("%s: %d atoms after cleaning", args.model, rec["atoms"])
+    st, rec = load_structure(args.structure, seed=args.seed)
+    log.info("%s: %d atoms after cleaning", args.structure, rec["atoms"])
     rng = np.random.default_rng(args.seed)
     meta: dict[str, object] = {
         "provenance": provenance(),
-        "model": str(args.model),
+        "model": str(args.structure),
         "cleaning": rec,
         "resolution_A": args.resolution,
         "voxel_size_A": args.voxel_size,

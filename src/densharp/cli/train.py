@@ -4,12 +4,14 @@ Writes RUN_DIR/config.json (resolved config, argv, versions), last.pt and best.p
 train_log.jsonl, val_curve.csv (step, model, identity and auto-B RSCC) and val_curve.png.
 --config FILE.json holds TrainConfig fields (and optionally "pair": PairConfig fields, or CrystalConfig fields with
 --modality xray); flags override it. --modality xray trains on crystallographic pairs (2mFo-DFc-like unit-cell maps
-with phase errors against the true model density; densharp.ml.crystal_data), recorded as modality "x-ray".
+with phase errors against the true model density; densharp.simulate.crystal_pairs). The configs of the shipped
+models are in configs/train/.
 
 Examples:
-  densharp train --model unet --corpus corpus -o runs/unet --steps 2000 --patch 32
-  densharp train --model unet --corpus corpus -o runs/unet --steps 4000 --resume
-  densharp train --model unet --modality xray --corpus corpus -o runs/unet_xray --steps 2000 --patch 32
+  densharp train --arch unet --corpus corpus -o runs/unet --steps 2000 --patch 32
+  densharp train --arch unet --corpus corpus -o runs/unet --steps 4000 --resume
+  densharp train --arch unet --config configs/train/unet_em.json --corpus corpus -o runs/unet_em
+  densharp train --arch unet --modality xray --corpus corpus -o runs/unet_xray --steps 2000 --patch 32
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ FLAG_FIELDS = {
 
 def add_args(p: argparse.ArgumentParser) -> None:
     """Register ``train`` arguments."""
-    p.add_argument("--model", required=True, choices=("unet", "vae", "report-vae"), help="network to train")
+    p.add_argument("--arch", required=True, choices=("unet", "vae", "report-vae"), help="network architecture")
     p.add_argument(
         "--modality",
         choices=("em", "xray"),
@@ -82,7 +84,7 @@ def resolve_config(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
         if not isinstance(base, dict):
             raise InputError(f"{args.config}: config must be a JSON object of TrainConfig fields")
     pair = dict(base.pop("pair", None) or {})
-    base["model_name"] = args.model
+    base["model_name"] = args.arch
     for dest, fld in FLAG_FIELDS.items():
         v = getattr(args, dest)
         if v is not None:
@@ -93,10 +95,6 @@ def resolve_config(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
         base["ckpt_interval"] = args.eval_interval
     if "total_steps" in base and "warmup_steps" not in base:
         base["warmup_steps"] = min(100, max(1, int(base["total_steps"]) // 10))
-    if args.model == "report-vae":
-        kw = dict(base.get("model_kwargs") or {})
-        kw.setdefault("input_size_zyx", list(base.get("patch_size_zyx", [32] * 3)))
-        base["model_kwargs"] = kw
     try:
         cfg = TrainConfig.from_dict(base)
     except TypeError as exc:
@@ -138,11 +136,11 @@ def val_history(log_file: Path) -> list[dict[str, float]]:
 
 def write_val_curve(run_dir: Path, rows: list[dict[str, float]]) -> None:
     """``val_curve.csv`` (all RSCC columns) and ``val_curve.png`` (model, identity dashed, auto-B dotted)."""
+    from densharp.evaluate.table import RESOLUTION_BINS_A, XRAY_RESOLUTION_BINS_A, bin_name
     from densharp.io.atomic import atomic_path, write_text_atomic
-    from densharp.ml.corpus_data import RESOLUTION_BINS_A, bin_name
 
     cols = ["step", "rscc", "rscc_identity", "rscc_autob"]
-    for lo, hi in RESOLUTION_BINS_A:
+    for lo, hi in (*RESOLUTION_BINS_A, *XRAY_RESOLUTION_BINS_A):
         cols += [f"rscc{kind}_bin_{bin_name(lo, hi)}" for kind in ("", "_identity", "_autob")]
     present = {k for r in rows for k in r}
     cols = [c for c in cols if c in present or c in cols[:4]] + sorted(present - set(cols))
@@ -178,17 +176,22 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:
         raise InputError("training needs torch: pip install torch==2.13.0 'densharp[ml]'") from None
     from densharp.cli._args import provenance
+    from densharp.evaluate.validation import evaluate_fn, make_validation_set
     from densharp.io.atomic import write_json_atomic
-    from densharp.ml.corpus_data import CorpusPairs, evaluate_fn, make_validation_set
-    from densharp.ml.crystal_data import XRAY_MODALITY, CrystalConfig, CrystalPairs, make_crystal_validation_set
+    from densharp.ml.sharpen import predict_patch
     from densharp.ml.train import train
+    from densharp.modality import Modality
+    from densharp.normalisation import NormKind
+    from densharp.simulate.corpus_pairs import CorpusPairs
+    from densharp.simulate.crystal_pairs import CrystalConfig, CrystalPairs
     from densharp.simulate.pairs import PairConfig
 
     if args.val_cases < 1:
         raise InputError("--val-cases must be >= 1")
     cfg, pair_over = resolve_config(args)
     patch = cfg.patch_size_zyx[0]
-    xray = args.modality == "xray"
+    modality = Modality.parse(args.modality)
+    xray = modality is Modality.XRAY
     pair_cls: Any = CrystalConfig if xray else PairConfig
     if not xray:
         pair_over.setdefault("box_zyx", [patch + 16] * 3)
@@ -202,14 +205,14 @@ def run(args: argparse.Namespace) -> int:
     pairs: Any
     if xray:
         pairs = CrystalPairs(args.corpus, "train", crystal_cfg=pair_cfg, patch=patch)
-        cases = make_crystal_validation_set(
-            args.corpus, "val", n=args.val_cases, patch=patch, seed=12345, crystal_cfg=pair_cfg
-        )
     else:
         pairs = CorpusPairs(args.corpus, "train", pair_cfg=pair_cfg, patch=patch)
-        cases = make_validation_set(args.corpus, "val", n=args.val_cases, patch=patch, seed=12345, pair_cfg=pair_cfg)
+    cases = make_validation_set(args.corpus, modality, "val", n=args.val_cases, patch=patch, seed=12345,
+                                pair_cfg=pair_cfg)  # fmt: skip
+    norm = NormKind.parse(cfg.normalisation)
+    pair_record = {k: list(v) if isinstance(v, tuple) else v for k, v in vars(pair_cfg).items()}
     data_manifest = {
-        "modality": XRAY_MODALITY if xray else "cryo-em",
+        "modality": modality.value,
         "train": pairs.describe(),
         "val": {
             "split": "val",
@@ -217,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
             "seed": 12345,
             "structures": sorted({c["structure"] for c in cases}),
         },
-        "pair_config": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(pair_cfg).items()},
+        "pair_config": pair_record | {"conditioning": pair_cfg.conditioning.to_dict()},
     }
     argv = ["densharp", *sys.argv[1:]]
     write_json_atomic(
@@ -226,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
             "train_config": cfg.to_dict(),
             "data": data_manifest,
             "val_cases": args.val_cases,
-            "modality": data_manifest["modality"],
+            "modality": modality.value,
             "resume": bool(args.resume),
             "provenance": provenance(),
         },
@@ -234,12 +237,11 @@ def run(args: argparse.Namespace) -> int:
     result = train(
         cfg,
         pairs,
-        evaluate_fn(cases),
+        evaluate_fn(cases, lambda model, case: predict_patch(model, case, norm)),
         run_dir,
         resume=args.resume,
         data_manifest=data_manifest,
         resolution_range_A=tuple(pair_cfg.d_input_range_A),
-        voxel_size_A=None,
         argv=argv,
     )
     rows = val_history(run_dir / "train_log.jsonl")

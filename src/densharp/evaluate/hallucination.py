@@ -24,6 +24,7 @@ import gemmi
 import numpy as np
 from scipy.spatial import cKDTree
 
+from densharp.conditioning import ConditioningRule
 from densharp.errors import InputError
 from densharp.evaluate.methods import run_method
 from densharp.fourier import lowpass
@@ -141,7 +142,7 @@ def make_omit_case(
     shape = (int(n_xyz[2]), int(n_xyz[1]), int(n_xyz[0]))
     centre = (lo + hi) / 2
     v = float(voxel_size_A)
-    d_t = max(d_input_A / 2.0, 2.2 * v)
+    d_t = ConditioningRule().default_target_A(d_input_A, v)  # the cryo-EM models' default target
 
     def sim(s: gemmi.Structure, d: float, b: float) -> DensityMap:
         return simulate_map(s, v, d, b, padding_A=padding_A, shape_zyx=shape, center_xyz_A=centre)

@@ -7,17 +7,18 @@ Built in:
 - ``fsc``: FSC-weighted half-map average with auto-B (needs half maps);
 - ``global-filter``: the oracle best global isotropic linear filter, fitted with the target known
   (:mod:`densharp.filters.global_filter`); an upper bound for any global sharpening (needs the target);
-- ``unet``, ``vae``, ``report-vae``: learned models ``unet-em``, ``vae-em``, ``report-vae-em`` through
-  :func:`learned_method`, which imports :mod:`densharp.ml.sharpen` lazily; when the module or the model is
-  missing the method raises :class:`MethodUnavailableError` and evaluations list it as skipped with the reason.
+- ``default``, ``unet``, ``vae``, ``report-vae``: ``densharp sharpen`` by default, or with shipped models
+  ``unet-em``, ``vae-em`` (mean of 8 samples), ``report-vae-em`` (:func:`learned_method`); when torch or the model
+  is missing the method raises :class:`MethodUnavailableError` and evaluations list it as skipped with the reason.
 
-A method returns a :class:`~densharp.volume.DensityMap` on the input's grid, or ``(map, sd_map_or_None)`` when it
-also estimates a per-voxel uncertainty. Tests register their own (fake) methods with :func:`register_method`.
+``autob``, ``fsc`` and the learned methods run :func:`densharp.sharpening.sharpen_map`, the same plan-and-run as
+``densharp sharpen``, so every table measures what users run (including a learned model's fallback outside its
+domain, noted in the output). A method returns a :class:`~densharp.volume.DensityMap` on the input's grid, or
+``(map, sd_or_None[, notes])``. Tests register their own (fake) methods with :func:`register_method`.
 """
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -116,11 +117,12 @@ def run_method(
     except MethodUnavailableError as exc:
         return MethodOutput(name, None, skipped=str(exc))
     dt = time.perf_counter() - t0
-    sd = None
+    sd, notes = None, []
     if isinstance(out, tuple):
-        out, sd = out
+        out, sd, *rest = out
+        notes = list(rest[0]) if rest else []
     m.check_same_grid(out, f"method {name!r} output and its input")
-    return MethodOutput(name, out, sd=sd, runtime_s=dt)
+    return MethodOutput(name, out, sd=sd, runtime_s=dt, notes=notes)
 
 
 # ----------------------------------------------------------------------------------------------- built-in methods
@@ -128,24 +130,32 @@ def _identity(m: DensityMap, d_input_A: float, half_maps: Any = None, target: An
     return m
 
 
-def _autob(m: DensityMap, d_input_A: float, half_maps: Any = None, target: Any = None) -> DensityMap:
-    from densharp.filters.sharpen import sharpen_autob
+def _sharpen(m: DensityMap, d_input_A: float | None, **kw: Any) -> Any:
+    """The user's path (:func:`densharp.sharpening.sharpen_map`); notes (e.g. a domain fallback) travel along."""
+    from densharp.sharpening import sharpen_map
 
+    out = sharpen_map(m, d_input_A, **kw)
+    rec = out.record
+    notes = (
+        [f"fell back to {rec['fallback']['to']}: {'; '.join(rec['fallback']['reasons'])}"] if "fallback" in rec else []
+    )
+    return out.map, out.sd, notes
+
+
+def _autob(m: DensityMap, d_input_A: float, half_maps: Any = None, target: Any = None) -> Any:
     try:
-        return sharpen_autob(m, max(d_input_A, m.nyquist_A)).map
-    except InputError:
+        return _sharpen(m, max(d_input_A, m.nyquist_A), method="autob")
+    except InputError as exc:
         # too coarse or too small a box for a Guinier fit: auto-B leaves the map as it is (recorded as identity)
-        return m
+        return m, None, [f"auto-B not possible ({exc}); input kept"]
 
 
-def _fsc(m: DensityMap, d_input_A: float, half_maps: Any = None, target: Any = None) -> DensityMap:
-    from densharp.filters.sharpen import sharpen_half_maps
-
-    h1, h2 = half_maps
+def _fsc(m: DensityMap, d_input_A: float, half_maps: Any = None, target: Any = None) -> Any:
     try:
-        return sharpen_half_maps(h1, h2).map
+        return _sharpen(m, None, method="fsc", half_maps=half_maps)
     except InputError:
-        return sharpen_half_maps(h1, h2, d_min_A=max(d_input_A, h1.nyquist_A), fit_low_A=max(10.0, 2 * d_input_A)).map
+        d = max(d_input_A, half_maps[0].nyquist_A)
+        return _sharpen(m, d, method="fsc", half_maps=half_maps, fit_low_A=max(10.0, 2 * d))
 
 
 def _global_filter(m: DensityMap, d_input_A: float, half_maps: Any = None, target: Any = None) -> DensityMap:
@@ -154,49 +164,43 @@ def _global_filter(m: DensityMap, d_input_A: float, half_maps: Any = None, targe
     return apply_global_filter(m, target)
 
 
-_MODEL_CACHE: dict[str, tuple[Any, Any]] = {}
+def learned_method(model_name: str | None, samples: int = 1) -> MethodFn:
+    """A method that runs ``densharp sharpen`` with shipped model ``model_name`` (``None``: the default method).
 
-
-def _load_learned(model_name: str) -> tuple[Any, Any, Any]:
-    try:
-        # lazy: torch and the learned code are optional; import_module honours a module blocked in sys.modules
-        ml_sharpen = importlib.import_module("densharp.ml.sharpen")
-    except ImportError as exc:
-        raise MethodUnavailableError(f"learned sharpening code not installed ({exc})") from None
-    if model_name not in _MODEL_CACHE:
-        try:
-            _MODEL_CACHE[model_name] = ml_sharpen.load_model(model_name)
-        except (DensharpError, ImportError, OSError, KeyError, ValueError, RuntimeError) as exc:
-            raise MethodUnavailableError(f"model {model_name!r} not available ({exc})") from None
-    model, meta = _MODEL_CACHE[model_name]
-    return ml_sharpen, model, meta
-
-
-def learned_method(model_name: str, samples: int = 1, device: str = "cpu") -> MethodFn:
-    """Adapter: a method that sharpens with learned model ``model_name`` via ``densharp.ml.sharpen``.
-
-    Returns ``(map, sd_or_None)``; raises :class:`MethodUnavailableError` when the code or the model is missing.
+    Returns ``(map, sd_or_None, notes)``; raises :class:`MethodUnavailableError` when torch or the model is
+    missing. Outside the model's domain it falls back as ``densharp sharpen`` does (and says so in the notes).
     """
 
     def fn(m: DensityMap, d_input_A: float, half_maps: Any = None, target: Any = None) -> Any:
-        ml_sharpen, model, meta = _load_learned(model_name)
-        res = ml_sharpen.sharpen_learned(m, model, meta, d_input_A, samples=samples, device=device)
-        return res.map, getattr(res, "sd", None)
+        if model_name is not None:
+            ok, why = _learned_available(model_name)
+            if not ok:
+                raise MethodUnavailableError(why)
+        kw: dict[str, Any] = {"samples": samples}
+        if model_name is not None:
+            kw["model"] = model_name
+        return _sharpen(m, d_input_A, half_maps=half_maps if model_name is None else None, **kw)
 
     return fn
 
 
+def _learned_available(model_name: str) -> tuple[bool, str]:
+    from densharp.ml.registry import shipped_registry
+    from densharp.sharpening import learned_unavailable
+
+    why = learned_unavailable()
+    if why is not None:
+        return False, f"learned sharpening unavailable: {why}"
+    if model_name not in shipped_registry():
+        return False, f"model {model_name!r} not installed"
+    return True, ""
+
+
 def method_available(name: str) -> tuple[bool, str]:
-    """``(True, "")`` if ``name`` can run here; for learned methods this loads the model once."""
+    """``(True, "")`` if ``name`` can run here."""
     get_method(name)
     model = LEARNED_MODELS.get(name)
-    if model is None:
-        return True, ""
-    try:
-        _load_learned(model)
-    except MethodUnavailableError as exc:
-        return False, str(exc)
-    return True, ""
+    return (True, "") if model is None else _learned_available(model)
 
 
 #: method name -> shipped model name
@@ -210,6 +214,7 @@ register_method("fsc", _fsc, needs_half_maps=True, description="FSC-weighted hal
 register_method(
     "global-filter", _global_filter, needs_target=True, description="oracle best global isotropic filter (knows target)"
 )
+register_method("default", learned_method(None), description="what 'densharp sharpen' does by default")
 register_method("unet", learned_method("unet-em"), description="learned U-Net (unet-em)")
 register_method("vae", learned_method("vae-em", samples=8), description="learned VAE, mean of 8 samples (vae-em)")
 register_method(

@@ -22,16 +22,24 @@ TARGET_MASK_DESC = "molecule mask from the target (10 Å low-pass, mean + 1 sd, 
 
 
 def target_mask(target: DensityMap) -> tuple[np.ndarray | None, str]:
-    """Soft molecule mask from the target and its description; ``(None, "none")`` if the target has none."""
+    """Soft molecule mask from the target and its description.
+
+    :func:`~densharp.filters.masks.auto_molecule_mask` of the target; where the smooth map gives none (a patch too
+    small for a 10 Å low-pass), the voxels at or above mean + 1 SD; ``(None, "none ...")`` if the target is flat.
+    """
     from densharp.filters.masks import auto_molecule_mask
 
     try:
         mask = auto_molecule_mask(target)
+        if float(mask.sum()) > 0:
+            return mask, TARGET_MASK_DESC
     except InputError:
-        return None, "none (target gave no mask; box values reported)"
-    if float(mask.sum()) <= 0:
-        return None, "none (target gave no mask; box values reported)"
-    return mask, TARGET_MASK_DESC
+        pass
+    d = target.data_zyx
+    binary = (d >= float(d.mean() + d.std())).astype(np.float32)
+    if binary.sum() > 0 and float(d.std()) > 0:
+        return binary, "target voxels at or above mean + 1 sd (too small a box for the smooth molecule mask)"
+    return None, "none (target gave no mask; box values reported)"
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Summaries over many cases: per resolution bin and overall, mean and median of a score and paired win rates.
 
-Bins are those of the training validation (:data:`RESOLUTION_BINS_A`, by input resolution). A *paired win* of
+Bins are by input resolution (:data:`RESOLUTION_BINS_A`; the one definition, also used by training validation). A *paired win* of
 method M over baseline B on a case means M's score is strictly higher than B's on that same case; the win rate is
 over the cases where both ran.
 """
@@ -11,8 +11,10 @@ from typing import Any
 
 import numpy as np
 
-#: input-resolution bins (Å); the same as densharp.ml.corpus_data.RESOLUTION_BINS_A (kept here: no torch import)
+#: input-resolution bins (Å) of cryo-EM benchmarks and validation
 RESOLUTION_BINS_A: tuple[tuple[float, float], ...] = ((2.5, 3.5), (3.5, 5.0), (5.0, 8.0))
+#: input-resolution bins (Å) of X-ray validation
+XRAY_RESOLUTION_BINS_A: tuple[tuple[float, float], ...] = ((1.8, 2.5), (2.5, 3.2), (3.2, 4.0))
 BASELINES: tuple[str, ...] = ("identity", "autob")
 OVERALL = "all"
 

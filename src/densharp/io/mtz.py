@@ -145,3 +145,21 @@ def map_to_mtz(m: Any, d_min_A: float, spacegroup: gemmi.SpaceGroup | None = Non
     mtz.set_data(data.astype(np.float32))
     mtz.update_reso()
     return mtz
+
+
+def check_mtz_cell(mtz: gemmi.Mtz, name: str = "MTZ") -> None:
+    """Refuse a non-orthogonal cell (the learned and classical paths work on orthogonal grids only).
+
+    Raises
+    ------
+    InputError
+        A cell angle differs from 90° by more than 0.01°.
+    """
+    from densharp.errors import InputError
+
+    c = mtz.cell
+    if any(abs(a - 90.0) > 0.01 for a in (c.alpha, c.beta, c.gamma)):
+        raise InputError(
+            f"{name}: non-orthogonal cell ({c.alpha:g}, {c.beta:g}, {c.gamma:g}°) is not supported yet; "
+            "densharp sharpens orthogonal cells only"
+        )

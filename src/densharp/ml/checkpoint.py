@@ -1,9 +1,9 @@
-"""Training checkpoints (``.pt``) and exported weights (``.safetensors``), plus the shipped-weights registry.
+"""Training checkpoints (``.pt``) and exported weights (``.safetensors``).
 
 Checkpoints hold plain Python types and tensors only, so ``torch.load(path, weights_only=True)`` (the default
 since torch 2.6) reads them, and :func:`load_checkpoint` rebuilds the network from ``model_name`` +
-``model_kwargs``. Weights files are safetensors (no pickle) whose string metadata carries the architecture, the
-normalisation and the training domain; :func:`load_weights` checks a pinned sha256 before using them.
+``model_kwargs``. Weights files are safetensors (no pickle) whose string metadata is the model card
+(:mod:`densharp.ml.registry`); :func:`load_weights` checks the card's pinned sha256 before using them.
 """
 
 from __future__ import annotations
@@ -12,11 +12,8 @@ import enum
 import hashlib
 import json
 import os
-import struct
 import sys
 from collections.abc import Mapping, Sequence
-from importlib import resources
-from importlib.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +22,16 @@ import torch
 from torch import nn
 
 from densharp import __version__
+from densharp.conditioning import ConditioningRule
 from densharp.errors import CheckpointError, InputError
 from densharp.io.atomic import atomic_path
 from densharp.ml.nets import MODELS, build_model, model_kwargs
+from densharp.ml.registry import WEIGHTS_FORMAT, ModelCard, read_safetensors_metadata
+from densharp.modality import Modality
+from densharp.normalisation import NormKind
 
 #: bump when the checkpoint layout changes incompatibly
 FORMAT_VERSION = 1
-#: value of the ``format`` metadata key in exported weights
-WEIGHTS_FORMAT = "densharp-weights"
 
 
 def plain(obj: Any) -> Any:
@@ -175,39 +174,37 @@ def export_weights(
     ckpt: Mapping[str, Any] | str | os.PathLike[str],
     path: str | os.PathLike[str],
     *,
-    modality: str = "cryo-em",
-    voxel_range_A: Sequence[float] | None = None,
-    noise_model: str = "",
+    modality: str | Modality | None = None,
     dtype: torch.dtype = torch.float32,
     extra_metadata: Mapping[str, str] | None = None,
 ) -> str:
     """Write a checkpoint's weights as safetensors with string metadata; return the file's sha256 (hex).
 
-    Metadata keys: ``format``, ``format_version``, ``architecture``, ``model_kwargs`` (JSON), ``voxel_size_A``,
-    ``patch_size_zyx`` (JSON), ``normalisation`` (JSON), ``training_domain`` (JSON: modality,
-    resolution_range_A, voxel_range_A, noise_model), ``package_version``, ``torch_version``, plus
-    ``extra_metadata``. ``dtype`` may be ``torch.bfloat16`` to halve the file (weights load back as float32).
+    The metadata is what a :class:`~densharp.ml.registry.ModelCard` is read from: ``format``,
+    ``format_version``, ``architecture``, ``model_kwargs``, ``modality``, ``patch_size_zyx``,
+    ``resolution_range_A``, ``normalisation``, ``pair_config`` and ``conditioning`` (the rule derived from it),
+    ``package_version``, ``torch_version``, ``step``, plus ``extra_metadata``. ``modality`` defaults to the
+    checkpoint's data modality. ``dtype`` may be ``torch.bfloat16`` to halve the file.
     """
     from safetensors.torch import save_file
 
     if not isinstance(ckpt, Mapping):
         ckpt = read_checkpoint(ckpt)
-    vox = ckpt.get("voxel_size_A")
-    domain = {
-        "modality": modality,
-        "resolution_range_A": ckpt.get("resolution_range_A"),
-        "voxel_range_A": list(voxel_range_A) if voxel_range_A is not None else ([vox, vox] if vox else None),
-        "noise_model": noise_model,
-    }
+    manifest = ckpt.get("data_manifest") or {}
+    pair_cfg = dict(manifest.get("pair_config") or {})
+    mod = Modality.parse(modality or manifest.get("modality") or "em")
+    rule = ConditioningRule.from_pair_config(pair_cfg) if pair_cfg else ConditioningRule()
     metadata = {
         "format": WEIGHTS_FORMAT,
         "format_version": str(FORMAT_VERSION),
         "architecture": str(ckpt["model_name"]),
         "model_kwargs": json.dumps(ckpt["model_kwargs"], sort_keys=True),
-        "voxel_size_A": "" if vox is None else repr(float(vox)),
+        "modality": mod.value,
         "patch_size_zyx": json.dumps(ckpt.get("patch_size_zyx")),
-        "normalisation": json.dumps(ckpt.get("normalisation") or {"kind": "zscore", "over": "map"}),
-        "training_domain": json.dumps(domain),
+        "resolution_range_A": json.dumps(ckpt.get("resolution_range_A")),
+        "normalisation": json.dumps(NormKind.parse(ckpt.get("normalisation")).value),
+        "pair_config": json.dumps(pair_cfg, sort_keys=True),
+        "conditioning": json.dumps(rule.to_dict(), sort_keys=True),
         "package_version": str(__version__),
         "torch_version": str(torch.__version__),
         "step": str(ckpt.get("step", "")),
@@ -222,103 +219,36 @@ def export_weights(
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def read_safetensors_metadata(data: bytes) -> dict[str, str]:
-    """The ``__metadata__`` of a safetensors file given as bytes (8-byte little-endian header length + JSON)."""
-    if len(data) < 8:
-        raise CheckpointError("weights file is truncated (no safetensors header)")
-    (n,) = struct.unpack("<Q", data[:8])
-    try:
-        header = json.loads(data[8 : 8 + n])
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"weights file has a damaged safetensors header ({exc})") from exc
-    return dict(header.get("__metadata__") or {})
-
-
-def load_weights(
-    path_or_resource: str | os.PathLike[str] | Traversable, expected_sha256: str | None = None
-) -> tuple[nn.Module, dict[str, Any]]:
-    """Load exported weights into a freshly built network (CPU, eval mode).
-
-    Parameters
-    ----------
-    path_or_resource
-        A file path or an :mod:`importlib.resources` traversable (shipped weights).
-    expected_sha256
-        Hex digest the file must have; checked before anything is parsed.
-
-    Returns
-    -------
-    (model, metadata)
-        ``metadata`` is the string metadata with the JSON fields decoded and ``sha256`` added.
+def load_weights(card: ModelCard) -> tuple[nn.Module, str]:
+    """Build the card's network and load its weights (CPU, eval mode); return ``(model, sha256 of the file)``.
 
     Raises
     ------
     CheckpointError
-        Missing file, sha256 mismatch, not densharp weights, or weights that do not fit the architecture.
+        Missing file, sha256 different from the card's pinned one, or weights that do not fit the architecture.
     """
-    from safetensors.torch import load as load_bytes
-
     try:
-        data = (
-            path_or_resource.read_bytes()
-            if isinstance(path_or_resource, Traversable)
-            else Path(path_or_resource).read_bytes()
-        )
-    except FileNotFoundError as exc:
-        raise CheckpointError(f"{path_or_resource}: weights file not found") from exc
-    digest = hashlib.sha256(data).hexdigest()
-    if expected_sha256 is not None and digest != expected_sha256.lower():
+        from safetensors.torch import load as load_bytes
+    except ImportError:
         raise CheckpointError(
-            f"{path_or_resource}: sha256 {digest[:16]}… does not match the pinned {expected_sha256[:16]}…; "
+            "learned models need the safetensors package: pip install 'densharp[ml]' (or pip install safetensors)"
+        ) from None
+    try:
+        data = Path(card.path).read_bytes()
+    except FileNotFoundError as exc:
+        raise CheckpointError(f"{card.name}: weights file {card.path} not found; reinstall densharp") from exc
+    digest = hashlib.sha256(data).hexdigest()
+    if card.sha256 is not None and digest != card.sha256.lower():
+        raise CheckpointError(
+            f"{card.name}: sha256 {digest[:16]}… does not match the pinned {card.sha256[:16]}…; "
             "the file is damaged or not the one expected; reinstall or re-export it"
         )
-    meta_raw = read_safetensors_metadata(data)
-    if meta_raw.get("format") != WEIGHTS_FORMAT:
-        raise CheckpointError(f"{path_or_resource}: not a densharp weights file (format {meta_raw.get('format')!r})")
-    if meta_raw.get("format_version") != str(FORMAT_VERSION):
-        raise CheckpointError(
-            f"{path_or_resource}: weights format {meta_raw.get('format_version')}, expected {FORMAT_VERSION}"
-        )
-    meta: dict[str, Any] = dict(meta_raw)
-    for key in ("model_kwargs", "patch_size_zyx", "normalisation", "training_domain"):
-        if key in meta:
-            meta[key] = json.loads(meta[key])
-    meta["voxel_size_A"] = float(meta["voxel_size_A"]) if meta.get("voxel_size_A") else None
-    meta["sha256"] = digest
-    state = {k: v.float() if v.is_floating_point() else v for k, v in load_bytes(data).items()}
-    model = _rebuild(meta.get("architecture"), meta.get("model_kwargs"), state, str(path_or_resource))
-    return model, meta
-
-
-def _weights_dir() -> Traversable:
-    return resources.files("densharp.ml").joinpath("weights")
-
-
-def shipped_models() -> dict[str, dict[str, Any]]:
-    """Registry of weights shipped inside the package: name -> ``{"file", "sha256", "metadata"}`` (may be empty)."""
-    reg = _weights_dir().joinpath("registry.json")
-    if not reg.is_file():
-        return {}
+    meta = read_safetensors_metadata(data, card.name)
+    if meta.get("format_version") not in (None, str(FORMAT_VERSION)):
+        raise CheckpointError(f"{card.name}: weights format {meta.get('format_version')}, expected {FORMAT_VERSION}")
     try:
-        data = json.loads(reg.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise CheckpointError(f"shipped weights registry is damaged: {exc}") from exc
-    return dict(data.get("models", {}))
-
-
-def load_shipped(name: str) -> tuple[nn.Module, dict[str, Any]]:
-    """Load shipped weights by registry name, verifying the pinned sha256.
-
-    Raises
-    ------
-    InputError
-        Unknown name.
-    CheckpointError
-        Missing or damaged file.
-    """
-    models = shipped_models()
-    if name not in models:
-        known = ", ".join(sorted(models)) or "none are installed"
-        raise InputError(f"unknown shipped model {name!r}; available: {known}")
-    entry = models[name]
-    return load_weights(_weights_dir().joinpath(entry["file"]), expected_sha256=entry["sha256"])
+        tensors = load_bytes(data)
+    except Exception as exc:  # safetensors raises its own error types for damaged files
+        raise CheckpointError(f"{card.name}: damaged weights file ({exc}); re-export or reinstall it") from exc
+    state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
+    return _rebuild(card.architecture, card.model_kwargs, state, card.name), digest

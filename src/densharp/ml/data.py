@@ -1,9 +1,11 @@
 """Training pairs as a reproducible stream: :class:`PairDataset` wraps a simulator function.
 
 A *pair function* ``pair_fn(seed: int, index: int) -> dict`` returns one training pair: ``input`` and
-``target`` (z, y, x) float32 patches of the same shape, and floats ``d_input_A``, ``d_target_A`` (resolutions,
-Å) and ``voxel_size_A`` (Å). It must be deterministic in ``(seed, index)`` and picklable (a module-level
-function or a :func:`functools.partial` of one) so DataLoader workers and DDP ranks can call it.
+``target`` (z, y, x) float32 patches of the same shape, floats ``d_input_A``, ``d_target_A`` (resolutions, Å) and
+``voxel_size_A`` (Å), and optionally ``norm_box`` (:class:`~densharp.normalisation.NormStats` of the whole map the
+patch was cut from, which a per-map model normalises with). It must be deterministic in ``(seed, index)`` and
+picklable (a module-level function or a :func:`functools.partial` of one) so DataLoader workers and DDP ranks can
+call it. The simulators in :mod:`densharp.simulate` provide such functions.
 """
 
 from __future__ import annotations
@@ -16,23 +18,11 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from densharp.conditioning import cond_vector
 from densharp.errors import InputError
-from densharp.ml.normalise import apply_zscore, zscore_stats
+from densharp.normalisation import NormKind, norm_stats, normalise
 
 PairFn = Callable[[int, int], dict[str, Any]]
-
-#: length of :func:`cond_vector`'s output (the default ``cond_dim`` of the networks)
-COND_DIM = 3
-
-
-def cond_vector(d_input_A: float, d_target_A: float, voxel_size_A: float) -> np.ndarray:
-    """Conditioning vector ``[1/d_input, 1/d_target, voxel_size]`` (1/Å, 1/Å, Å) as float32, shape (3,)."""
-    if min(d_input_A, d_target_A, voxel_size_A) <= 0:
-        raise InputError(
-            f"resolutions and voxel size must be positive, got d_input={d_input_A}, d_target={d_target_A}, "
-            f"voxel={voxel_size_A} Å"
-        )
-    return np.array([1.0 / d_input_A, 1.0 / d_target_A, voxel_size_A], dtype=np.float32)
 
 
 def stream_seed(seed: int, rank: int) -> int:
@@ -48,9 +38,10 @@ class PairDataset(IterableDataset):
     turn, so the stream (and a run) is the same for any ``num_workers``; resuming at step ``s`` with
     ``start_index = s * batch_size`` continues the same stream.
 
-    Each yielded item is a dict of tensors: ``input`` and ``target`` (1, z, y, x) float32, both z-scored with
-    the *input's* mean and SD; ``cond`` (3,) from :func:`cond_vector`; ``norm_mean`` and ``norm_sd`` (scalars,
-    the recorded normalisation); ``index``. The default collate stacks them into (N, 1, z, y, x) and (N, 3).
+    Each yielded item is a dict of tensors: ``input`` and ``target`` (1, z, y, x) float32, both normalised with
+    the *input's* statistics under ``normalisation`` (:func:`make_item`); ``cond`` (3,) from
+    :func:`~densharp.conditioning.cond_vector`; ``norm_offset`` and ``norm_scale`` (scalars); ``index``. The
+    default collate stacks them into (N, 1, z, y, x) and (N, 3).
     """
 
     def __init__(
@@ -60,9 +51,11 @@ class PairDataset(IterableDataset):
         rank: int = 0,
         start_index: int = 0,
         length: int | None = None,
+        normalisation: NormKind | str = NormKind.ROBUST_MAP,
     ) -> None:
         super().__init__()
         self.pair_fn = pair_fn
+        self.normalisation = NormKind.parse(normalisation)
         self.seed = int(seed)
         self.rank = int(rank)
         self.start_index = int(start_index)
@@ -77,12 +70,18 @@ class PairDataset(IterableDataset):
         rank_seed = stream_seed(self.seed, self.rank)
         k = worker
         while self.length is None or k < self.length:
-            yield make_item(self.pair_fn(rank_seed, self.start_index + k), self.start_index + k)
+            yield make_item(self.pair_fn(rank_seed, self.start_index + k), self.start_index + k, self.normalisation)
             k += n_workers
 
 
-def make_item(pair: dict[str, Any], index: int = 0) -> dict[str, torch.Tensor]:
-    """Validate one ``pair_fn`` result, z-score both maps with the input's statistics, and make tensors."""
+def make_item(
+    pair: dict[str, Any], index: int = 0, normalisation: NormKind | str = NormKind.ROBUST_MAP
+) -> dict[str, torch.Tensor]:
+    """Validate one ``pair_fn`` result, normalise both maps with the input's statistics, and make tensors.
+
+    A per-map kind uses the pair's ``norm_box`` (the whole map's statistics, as at inference); a per-patch kind,
+    or a pair without ``norm_box``, the input patch's own z-score.
+    """
     for key in ("input", "target", "d_input_A", "d_target_A", "voxel_size_A"):
         if key not in pair:
             raise InputError(
@@ -92,14 +91,17 @@ def make_item(pair: dict[str, Any], index: int = 0) -> dict[str, torch.Tensor]:
     y = np.asarray(pair["target"], dtype=np.float32)
     if x.ndim != 3 or x.shape != y.shape:
         raise InputError(f"pair input/target must be (z, y, x) arrays of one shape, got {x.shape} and {y.shape}")
-    stats = zscore_stats(x)
+    kind = NormKind.parse(normalisation)
+    stats = pair.get("norm_box") if kind.per_map else None
+    if stats is None:
+        stats = norm_stats(x, NormKind.ZSCORE_PATCH)
     cond = cond_vector(float(pair["d_input_A"]), float(pair["d_target_A"]), float(pair["voxel_size_A"]))
     return {
-        "input": torch.from_numpy(apply_zscore(x, stats))[None],
-        "target": torch.from_numpy(apply_zscore(y, stats))[None],
+        "input": torch.from_numpy(normalise(x, stats))[None],
+        "target": torch.from_numpy(normalise(y, stats))[None],
         "cond": torch.from_numpy(cond),
-        "norm_mean": torch.tensor(stats["mean"], dtype=torch.float32),
-        "norm_sd": torch.tensor(stats["sd"], dtype=torch.float32),
+        "norm_offset": torch.tensor(stats.offset, dtype=torch.float32),
+        "norm_scale": torch.tensor(stats.scale, dtype=torch.float32),
         "index": torch.tensor(index, dtype=torch.int64),
     }
 

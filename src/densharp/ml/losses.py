@@ -1,11 +1,41 @@
-"""Training losses: L1 or MSE + (1 - Pearson correlation per patch) + beta * KL, and the energy score of samples."""
+"""Training losses: L1 or MSE + (1 - Pearson correlation per patch) + beta * KL, and the energy score of samples.
+
+Each network composes these in its own ``training_loss(forward, x, cond, target, settings, step)``, so the
+training loop has no per-architecture branches; :class:`LossSettings` carries the weights from the train config.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as nnf
 
 from densharp.errors import InputError
+
+
+@dataclass(frozen=True)
+class LossSettings:
+    """Loss weights of a run (fields of :class:`~densharp.ml.train.TrainConfig`).
+
+    ``recon`` (``"l1"``/``"mse"``) and ``corr_weight`` (weight of ``1 - Pearson``) for every network; ``beta``,
+    ``kl_anneal_steps`` and ``free_bits`` for the VAEs; ``energy_weight`` and ``energy_samples`` for the energy
+    score of prior samples (``"vae"``).
+    """
+
+    recon: str = "l1"
+    corr_weight: float = 1.0
+    beta: float = 1.0
+    kl_anneal_steps: int = 0
+    free_bits: float = 0.0
+    energy_weight: float = 0.0
+    energy_samples: int = 2
+
+    def beta_at(self, step: int) -> float:
+        """KL weight at ``step`` (0-based): linear annealing from 0 over ``kl_anneal_steps``."""
+        if self.kl_anneal_steps <= 0:
+            return self.beta
+        return self.beta * min(1.0, (step + 1) / self.kl_anneal_steps)
 
 
 def pearson_per_patch(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:

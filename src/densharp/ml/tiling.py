@@ -1,7 +1,8 @@
 """Sliding-window inference over whole maps: overlapping tiles, Gaussian blending, host-side stitching.
 
-Tiles are cut from the (z, y, x) map on the host, sent to the device in batches, and the predictions are
-blended back into host float32 buffers with a Gaussian weight per tile, so device memory holds one batch only.
+Tiles are cut from the (z, y, x) map on the host and handed to a predictor in batches (which moves them to its
+device); every output it returns (a map, its SD, ...) is blended back into host float32 buffers with the same
+Gaussian weight per tile, in one pass, so device memory holds one batch only. Pure numpy: no torch import here.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import enum
 import itertools
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,6 +20,8 @@ from densharp.errors import InputError
 
 #: progress callback: (tiles_done, tiles_total) -> None
 ProgressFn = Callable[[int, int], None]
+#: largest tile overlap: 0.9 keeps the step at a tenth of a tile (a 48³ tile: step 4, ~1700 tiles per tile volume)
+MAX_OVERLAP = 0.9
 
 
 class PadMode(str, enum.Enum):
@@ -61,63 +65,66 @@ def window_starts(n: int, patch: int, overlap: float, periodic: bool = False) ->
     return starts
 
 
+@dataclass
+class TiledResult:
+    """What :func:`sliding_window` returns: the blended output maps by name (float32, z, y, x) and the tiles run."""
+
+    outputs: dict[str, np.ndarray]
+    n_tiles: int
+
+    @property
+    def map(self) -> np.ndarray:
+        """The single output of a predictor that returned one array (key ``"map"``)."""
+        return self.outputs["map"]
+
+
 def sliding_window(
     volume_zyx: np.ndarray,
-    predict: Callable[[Any], Any],
+    predict: Callable[[np.ndarray], np.ndarray | Mapping[str, np.ndarray]],
     patch_zyx: int | Sequence[int],
     overlap: float = 0.25,
     batch_size: int = 4,
     sigma_scale: float = 0.125,
     mask_zyx: np.ndarray | None = None,
     periodic: bool = False,
-    device: str = "cpu",
     progress: ProgressFn | bool | None = None,
     pad_mode: PadMode | str = PadMode.REFLECT,
-) -> np.ndarray:
-    """Apply ``predict`` to overlapping tiles of a map and blend the results.
+) -> TiledResult:
+    """Apply ``predict`` to overlapping tiles of a map and blend every output it returns, in one pass.
 
     Parameters
     ----------
     volume_zyx
         The map, shape (nz, ny, nx), any real dtype (used as float32). Any size, including smaller than a tile.
     predict
-        Called on a torch tensor (B, 1, pz, py, px) float32 on ``device``; returns a tensor (or array) of the
-        same shape. Called under ``torch.inference_mode()``; the caller handles model mode, precision and
-        conditioning (see :func:`densharp.ml.infer.model_predictor`).
+        Called on a float32 numpy batch (B, 1, pz, py, px); returns an array of that shape, or a mapping of names
+        to such arrays (e.g. ``{"map": mean, "sd": sd}``); each is blended with the same weights. The caller
+        handles devices, model mode, precision and conditioning.
     patch_zyx
         Tile size (z, y, x) in voxels (an int means a cube); must satisfy the network's size rule.
     overlap
-        Fraction of a tile shared with its neighbour, in [0, 1).
+        Fraction of a tile shared with its neighbour, in [0, 0.9].
     batch_size
         Tiles per ``predict`` call.
     sigma_scale
         Gaussian blending sigma as a fraction of the tile size (weights floored at 1e-3).
     mask_zyx
         Optional boolean (nz, ny, nx) map; tiles containing no True voxel are skipped, and voxels covered by no
-        computed tile keep their input value.
+        computed tile keep the input value (outputs other than the first: 0).
     periodic
         Treat the map as one periodic unit cell (crystal maps): tiles wrap across the edges and no padding is
         used, whatever the map size.
-    device
-        Torch device for the tiles (``"cpu"``, ``"cuda"``, ``"cuda:1"``...). Stitching stays in host memory.
     progress
         ``True`` for a tqdm bar on a TTY, or a callable ``(done, total)``.
     pad_mode
         Non-periodic maps smaller than a tile along an axis are padded at the high end to one tile with
         ``"reflect"`` (default: mirror, no step at the edge) or ``"zero"``; the result is cropped back.
 
-    Returns
-    -------
-    numpy.ndarray
-        float32 array of shape (nz, ny, nx), on the host.
-
     Raises
     ------
     InputError
         Bad shapes or parameters, or ``predict`` returning the wrong shape.
     """
-    import torch
-
     vol = np.asarray(volume_zyx)
     if vol.ndim != 3 or min(vol.shape) < 1:
         raise InputError(f"sliding_window: expected a non-empty 3D (z, y, x) array, got shape {vol.shape}")
@@ -125,16 +132,15 @@ def sliding_window(
     patch = (int(patch_zyx),) * 3 if np.isscalar(patch_zyx) else tuple(int(p) for p in patch_zyx)  # type: ignore[arg-type]
     if len(patch) != 3 or min(patch) < 1:
         raise InputError(f"sliding_window: patch_zyx must be 3 positive ints, got {patch_zyx}")
-    if not 0.0 <= overlap < 1.0:
-        raise InputError(f"sliding_window: overlap must be in [0, 1), got {overlap}")
+    if not 0.0 <= overlap <= MAX_OVERLAP:
+        raise InputError(f"sliding_window: overlap must be in [0, {MAX_OVERLAP}], got {overlap}")
     if batch_size < 1:
         raise InputError(f"sliding_window: batch_size must be >= 1, got {batch_size}")
+    mask = None
     if mask_zyx is not None:
         mask = np.asarray(mask_zyx, dtype=bool)
         if mask.shape != vol.shape:
             raise InputError(f"sliding_window: mask shape {mask.shape} differs from map shape {vol.shape}")
-    else:
-        mask = None
     pad_mode = PadMode(pad_mode)
 
     shape = vol.shape
@@ -145,17 +151,12 @@ def sliding_window(
     else:
         src, src_mask = vol, mask
     work_shape = src.shape
-
-    starts = [window_starts(n, p, overlap, periodic) for n, p in zip(work_shape, patch)]
-    corners = list(itertools.product(*starts))
+    corners = tile_corners(work_shape, patch, overlap, periodic, src_mask)
 
     def index(corner: tuple[int, ...]) -> tuple[Any, ...]:
         if periodic:  # wrap indices; a tile may cover an axis more than once when the cell is small
             return np.ix_(*[(c + np.arange(p)) % n for c, p, n in zip(corner, patch, work_shape)])
         return tuple(slice(c, c + p) for c, p in zip(corner, patch))
-
-    if src_mask is not None:
-        corners = [c for c in corners if src_mask[index(c)].any()]
 
     weight = gaussian_weight(patch, sigma_scale)
     # Host float32 buffers. float64 only where float32 sums would drift past ~1e-6 relative: periodic cells
@@ -166,34 +167,66 @@ def sliding_window(
         np.prod([-(-p // st) for p, st in zip(patch, steps)])
     ) > 64
     acc_dtype = np.float64 if self_overlap else np.float32
-    out = np.zeros(work_shape, dtype=acc_dtype)
+    acc: dict[str, np.ndarray] = {}
     wsum = np.zeros(work_shape, dtype=acc_dtype)
     total = len(corners)
     bar = _progress_bar(progress, total)
 
-    with torch.inference_mode():
-        for batch in _chunks(corners, batch_size):
-            tiles = np.stack([src[index(c)] for c in batch])[:, None]
-            pred = predict(torch.from_numpy(tiles).to(device))
-            pred_np = pred.detach().float().cpu().numpy() if isinstance(pred, torch.Tensor) else np.asarray(pred)
-            if pred_np.shape != tiles.shape:
-                raise InputError(f"sliding_window: predict returned shape {pred_np.shape}, expected {tiles.shape}")
-            for c, p in zip(batch, pred_np[:, 0]):
-                idx = index(c)
+    for batch in _chunks(corners, batch_size):
+        tiles = np.stack([src[index(c)] for c in batch])[:, None]
+        pred = predict(tiles)
+        named = {"map": pred} if not isinstance(pred, Mapping) else pred
+        for name, arr in named.items():
+            a = np.asarray(arr, dtype=np.float32)
+            if a.shape != tiles.shape:
+                raise InputError(f"sliding_window: predict returned {name} of shape {a.shape}, expected {tiles.shape}")
+            buf = acc.setdefault(name, np.zeros(work_shape, dtype=acc_dtype))
+            for c, p in zip(batch, a[:, 0]):
                 if periodic:
-                    np.add.at(out, idx, p * weight)  # add.at: repeated indices when a tile wraps onto itself
-                    np.add.at(wsum, idx, weight)
+                    np.add.at(buf, index(c), p * weight)  # add.at: repeated indices when a tile wraps onto itself
                 else:
-                    out[idx] += p * weight
-                    wsum[idx] += weight
-            if bar is not None:
-                bar(len(batch), total)
+                    buf[index(c)] += p * weight
+        for c in batch:
+            if periodic:
+                np.add.at(wsum, index(c), weight)
+            else:
+                wsum[index(c)] += weight
+        if bar is not None:
+            bar(len(batch), total)
 
     covered = wsum > 0
-    result = np.where(covered, out / np.where(covered, wsum, 1.0), src).astype(np.float32)
-    if result.shape != shape:
-        result = np.ascontiguousarray(result[: shape[0], : shape[1], : shape[2]])
-    return result
+    safe = np.where(covered, wsum, 1.0)
+    outputs: dict[str, np.ndarray] = {}
+    for k, (name, buf) in enumerate(acc.items()):
+        fill = src if k == 0 else np.zeros_like(src)
+        res = np.where(covered, buf / safe, fill).astype(np.float32)
+        outputs[name] = np.ascontiguousarray(res[: shape[0], : shape[1], : shape[2]])
+    if not outputs:  # every tile skipped: the input is returned unchanged
+        outputs["map"] = vol.copy()
+    return TiledResult(outputs=outputs, n_tiles=total)
+
+
+def tile_corners(
+    shape_zyx: Sequence[int],
+    patch_zyx: Sequence[int],
+    overlap: float,
+    periodic: bool = False,
+    mask_zyx: np.ndarray | None = None,
+) -> list[tuple[int, ...]]:
+    """Corners of the tiles :func:`sliding_window` runs on a (padded) map of ``shape_zyx`` (masked ones skipped)."""
+    starts = [window_starts(int(n), int(p), overlap, periodic) for n, p in zip(shape_zyx, patch_zyx)]
+    corners = list(itertools.product(*starts))
+    if mask_zyx is None:
+        return corners
+    out = []
+    for c in corners:
+        if periodic:
+            idx: Any = np.ix_(*[(a + np.arange(p)) % n for a, p, n in zip(c, patch_zyx, shape_zyx)])
+        else:
+            idx = tuple(slice(a, a + p) for a, p in zip(c, patch_zyx))
+        if mask_zyx[idx].any():
+            out.append(c)
+    return out
 
 
 def _chunks(items: list[Any], n: int) -> Iterator[list[Any]]:

@@ -28,8 +28,9 @@ from densharp.errors import CheckpointError, InputError
 from densharp.ml.checkpoint import read_checkpoint, save_checkpoint
 from densharp.ml.data import PairDataset, PairFn, collate_pairs
 from densharp.ml.infer import autocast, resolve_device, resolve_precision
-from densharp.ml.losses import energy_score, sharpening_loss
+from densharp.ml.losses import LossSettings
 from densharp.ml.nets import build_model, count_parameters, model_kwargs
+from densharp.normalisation import NormKind
 
 log = logging.getLogger(__name__)
 
@@ -76,14 +77,13 @@ class TrainConfig:
         drawn from the VAE's *prior*, which trains the spread of its samples (the uncertainty map) to match the
         real uncertainty; 0 disables. ``"vae"`` only.
     init_from
-        Start from these weights instead of a random init: a checkpoint (``.pt``), a ``.safetensors`` file or a
-        shipped model name; its architecture must equal ``model_name``/``model_kwargs``. The step count, optimizer
-        and schedule start afresh (fine-tuning); ignored when resuming.
-    init_strict
-        ``True``: ``init_from`` must hold exactly this architecture. ``False`` (transfer): the model name must
-        match, and every tensor whose name and size match is copied (reshaped when only the shape differs, e.g. a
-        linear latent head becoming the equivalent 1×1×1 convolution of a spatial latent); the rest keeps its
-        random init, and both lists are logged and recorded.
+        Start from these weights instead of a random init: a shipped model name, a run folder (its ``best.pt``),
+        a checkpoint (``.pt``) or a ``.safetensors`` file; its architecture must equal
+        ``model_name``/``model_kwargs``. The step count, optimizer and schedule start afresh (fine-tuning); ignored
+        when resuming. The sha256 of what was read is recorded.
+    normalisation
+        How inputs are normalised (:class:`~densharp.normalisation.NormKind`): ``"robust-map"`` (statistics of the
+        whole simulated map, as at inference) or the legacy ``"zscore-patch"``. Recorded with the weights.
     best_metric, best_mode
         Key of ``evaluate``'s result that selects ``best.pt``, and whether higher (``"max"``) is better.
     threads
@@ -116,7 +116,7 @@ class TrainConfig:
     energy_weight: float = 0.0
     energy_samples: int = 2
     init_from: str | None = None
-    init_strict: bool = True
+    normalisation: str = "robust-map"
     best_metric: str = "rscc"
     best_mode: str = "max"
     threads: int | None = None
@@ -132,8 +132,27 @@ class TrainConfig:
             raise InputError(f"train: energy_weight must be >= 0 and energy_samples >= 2, got {self}")
         if self.energy_weight > 0 and self.model_name != "vae":
             raise InputError(f"train: energy_weight needs a sampling model ('vae'), not {self.model_name!r}")
+        if self.init_from is not None and os.path.isabs(str(self.init_from)):
+            raise InputError(
+                f"train: init_from {self.init_from!r} is an absolute path; give a shipped model name or a path "
+                "relative to the working folder, so the config works on any machine"
+            )
         if self.best_mode not in ("max", "min"):
             raise InputError(f"train: best_mode must be 'max' or 'min', got {self.best_mode!r}")
+        object.__setattr__(self, "normalisation", NormKind.parse(self.normalisation).value)
+
+    @property
+    def loss_settings(self) -> LossSettings:
+        """The loss weights handed to the network's ``training_loss``."""
+        return LossSettings(
+            recon=self.recon_loss,
+            corr_weight=self.corr_weight,
+            beta=self.beta,
+            kl_anneal_steps=self.kl_anneal_steps,
+            free_bits=self.free_bits,
+            energy_weight=self.energy_weight,
+            energy_samples=self.energy_samples,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python form (tuples as lists) for checkpoints and JSON."""
@@ -169,56 +188,35 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
 
 
 def init_weights(model: nn.Module, cfg: TrainConfig) -> dict[str, Any]:
-    """Load ``cfg.init_from`` (checkpoint, safetensors or shipped name) into ``model``.
+    """Load ``cfg.init_from`` into ``model``; return ``{"source", "sha256"}`` of what was read (for checkpoints).
 
-    Returns a record for the checkpoints: ``sha256`` of the file read (so a fine-tuned model names exactly what it
-    started from), and with ``cfg.init_strict=False`` the tensors ``copied``/``reshaped`` and those left at their
-    random init (``not_loaded``).
+    ``init_from`` is a shipped model name, a run folder (its ``best.pt``), a checkpoint (``.pt``) or a
+    ``.safetensors`` file; the network it holds must be exactly ``model`` (name and config).
     """
     import hashlib
 
     from densharp.ml.checkpoint import load_checkpoint
+    from densharp.ml.registry import file_card, shipped_card
     from densharp.ml.sharpen import load_model
 
     src = str(cfg.init_from)
-    if src.endswith(".pt"):
-        source, _ = load_checkpoint(src)
-        sha = hashlib.sha256(Path(src).read_bytes()).hexdigest()
+    path = Path(src)
+    if path.is_dir():
+        path = path / "best.pt"
+    if path.suffix == ".pt":
+        source, _ = load_checkpoint(path)
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
     else:
-        source, meta = load_model(src)  # shipped names are checked against their pinned sha256 here
-        sha = str(meta["sha256"])
-    same = source.name == cfg.model_name and model_kwargs(source) == model_kwargs(model)
-    if (cfg.init_strict and not same) or source.name != cfg.model_name:
+        card = file_card(path) if path.suffix == ".safetensors" else shipped_card(src)
+        loaded = load_model(card)  # shipped names are checked against their pinned sha256 here
+        source, sha = loaded.module, loaded.sha256
+    if source.name != cfg.model_name or model_kwargs(source) != model_kwargs(model):
         raise CheckpointError(
             f"{src}: holds {source.name} {model_kwargs(source)}, but the config asks for {cfg.model_name} "
-            f"{model_kwargs(model)}; set model_kwargs to match the weights you start from (or init_strict false "
-            "to transfer the matching tensors of the same network type)"
+            f"{model_kwargs(model)}; set model_kwargs to match the weights you start from"
         )
-    record: dict[str, Any] = {"sha256": sha}
-    if same:
-        model.load_state_dict(source.state_dict())
-        return record
-    theirs = source.state_dict()
-    state = model.state_dict()
-    copied, reshaped, missing = [], [], []
-    for name, t in state.items():
-        u = theirs.get(name)
-        if u is not None and u.shape == t.shape:
-            state[name] = u.clone()
-            copied.append(name)
-        elif u is not None and u.numel() == t.numel():
-            state[name] = u.reshape(t.shape).clone()
-            reshaped.append(name)
-        else:
-            missing.append(name)
-    model.load_state_dict(state)
-    log.info(
-        "transferred %d tensors (%d reshaped); random init kept for %s",
-        len(copied) + len(reshaped),
-        len(reshaped),
-        missing or "none",
-    )
-    return record | {"copied": len(copied), "reshaped": reshaped, "not_loaded": missing}
+    model.load_state_dict(source.state_dict())
+    return {"source": src, "sha256": sha}
 
 
 def _dist_setup(device_name: str) -> tuple[int, int, torch.device]:
@@ -323,7 +321,9 @@ def train(
         ddp_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     # The data stream resumes where the checkpoint left it: item k of rank r is pair_fn(hash(seed, r), k).
-    dataset = PairDataset(pair_fn, seed=cfg.seed, rank=rank, start_index=start_step * cfg.batch_size)
+    dataset = PairDataset(
+        pair_fn, seed=cfg.seed, rank=rank, start_index=start_step * cfg.batch_size, normalisation=cfg.normalisation
+    )
     loader = DataLoader(
         dataset,
         batch_size=cfg.batch_size,
@@ -337,6 +337,7 @@ def train(
     scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
 
     n_params = count_parameters(model)
+    losses = cfg.loss_settings
     log_file = run_path / "train_log.jsonl"
     t0 = time.perf_counter()
     t_interval, patches_interval = t0, 0
@@ -354,7 +355,7 @@ def train(
             train_config=cfg.to_dict()
             | {"precision_resolved": precision, "world_size": world}
             | ({"init": init_record} if init_record else {}),
-            normalisation={"kind": "zscore", "over": "map", "stats_from": "input"},
+            normalisation={"kind": cfg.normalisation},
             voxel_size_A=voxel_size_A,
             patch_size_zyx=cfg.patch_size_zyx,
             resolution_range_A=resolution_range_A,
@@ -407,22 +408,9 @@ def train(
                 f"train: pair function gave patches {tuple(x.shape[2:])}, config says {cfg.patch_size_zyx}"
             )
 
-        # Forward under autocast; the loss itself is computed in float32 (losses.py casts).
-        samples = None
+        # Forward and loss under autocast; the losses cast to float32 themselves. Each network owns its loss.
         with autocast(device, precision):
-            if cfg.model_name == "unet":
-                pred, kl = ddp_model(x, cond), None
-            elif cfg.energy_weight > 0:
-                pred, kl, samples = ddp_model(x, cond, y, free_bits=cfg.free_bits, prior_samples=cfg.energy_samples)
-            else:
-                pred, kl = ddp_model(x, cond, y, free_bits=cfg.free_bits)
-        beta = cfg.beta * (min(1.0, (step + 1) / cfg.kl_anneal_steps) if cfg.kl_anneal_steps > 0 else 1.0)
-        loss, parts = sharpening_loss(pred, y, kl, beta=beta, recon=cfg.recon_loss, corr_weight=cfg.corr_weight)
-        if samples is not None:
-            es = energy_score(samples, y)
-            loss = loss + cfg.energy_weight * es
-            spread = float((samples[0] - samples[1]).detach().float().abs().mean())  # logged: is z used at all?
-            parts = parts | {"energy": float(es.detach()), "sample_spread": spread, "loss": float(loss.detach())}
+            loss, parts = model.training_loss(ddp_model, x, cond, y, losses, step)
         if first_loss is None:
             first_loss = parts["loss"]
 
@@ -461,7 +449,6 @@ def train(
                 record = {
                     "step": step,
                     "lr": lr,
-                    "beta": beta,
                     **parts,
                     "patches_per_s": rate,
                     "elapsed_s": now - t0,

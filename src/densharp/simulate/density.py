@@ -14,7 +14,6 @@ is 2.5-3× faster than gemmi's default at map correlation ≥ 0.9998.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import replace
 
 import gemmi
@@ -23,16 +22,10 @@ import scipy.fft
 
 from densharp.errors import InputError
 from densharp.fourier import frequency_grid_invA, irfft_map, lowpass_filter_values, rfft_map
+from densharp.modality import Modality
 from densharp.volume import DensityMap
 
 Vec3 = tuple[float, float, float]
-
-
-class Modality(str, enum.Enum):
-    """Which scattering factors to use."""
-
-    EM = "em"  # electron form factors (gemmi DensityCalculatorE)
-    XRAY = "xray"  # X-ray form factors (gemmi DensityCalculatorX)
 
 
 #: lowest total B (Å², per voxel² of grid spacing) at which atoms are put on the grid; the difference is added as
@@ -111,7 +104,7 @@ def _voxel3(voxel_size_A: float | Vec3) -> Vec3:
 
 def density_calculator(modality: Modality | str) -> gemmi.DensityCalculatorE | gemmi.DensityCalculatorX:
     """A gemmi density calculator for ``modality`` (electron or X-ray form factors)."""
-    mod = Modality(modality)
+    mod = Modality.parse(modality)
     return gemmi.DensityCalculatorE() if mod is Modality.EM else gemmi.DensityCalculatorX()
 
 

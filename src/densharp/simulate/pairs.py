@@ -17,12 +17,13 @@ those two integers alone (DataLoader workers need no shared state). Steps:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import gemmi
 import numpy as np
 
+from densharp.conditioning import ConditioningRule
 from densharp.errors import InputError
 from densharp.fourier import irfft_map, lowpass_filter_values, rfft_map
 from densharp.simulate.degrade import (
@@ -46,7 +47,7 @@ class PairConfig:
     d_input_range_A
         Input resolution (Å) where the half-map FSC crosses 0.143.
     d_target_A
-        Fixed target resolution (Å); ``None`` uses ``max(d_input/2, d_target_min_A, 2.2·voxel)``.
+        Fixed target resolution (Å); ``None`` uses the conditioning rule's default (:attr:`conditioning`).
     d_target_min_A
         Finest target resolution (Å) when ``d_target_A`` is ``None``.
     b_global_range_A2
@@ -97,9 +98,14 @@ class PairConfig:
             raise InputError(f"d_input_range_A must be 0 < lo <= hi, got {self.d_input_range_A}")
         if min(self.box_zyx) < 8:
             raise InputError(f"box_zyx must be at least 8 voxels per axis, got {self.box_zyx}")
-        Modality(self.modality)
+        Modality.parse(self.modality)
         if self.voxel_size_range_A[0] <= 0:
             raise InputError(f"voxel sizes must be positive, got {self.voxel_size_range_A}")
+
+    @property
+    def conditioning(self) -> ConditioningRule:
+        """The grid and target rule of models trained on these pairs (recorded with their weights)."""
+        return ConditioningRule.from_pair_config(asdict(self))
 
 
 @dataclass(frozen=True)
@@ -141,8 +147,8 @@ def make_pair(
     v = draw_uniform(rng, cfg.voxel_size_range_A)
     vox = (v, v, v)
     d_in = draw_uniform(rng, cfg.d_input_range_A)
-    d_in = max(d_in, 2.2 * v)
-    d_t = float(cfg.d_target_A) if cfg.d_target_A is not None else max(d_in / 2.0, cfg.d_target_min_A, 2.2 * v)
+    d_in = max(d_in, cfg.conditioning.target_voxel_factor * v)
+    d_t = float(cfg.d_target_A) if cfg.d_target_A is not None else cfg.conditioning.default_target_A(d_in, v)
     rot = random_rotation(rng) if cfg.rotate else None
     atom_i = int(rng.integers(pm.n_atoms))
     center = pm.xyz_A[atom_i].copy()
@@ -212,7 +218,7 @@ def make_pair(
         "fsc_steepness": steep,
         "input_cut_factor": cut,
         "input_lowpass_A": cut * d_in,
-        "modality": str(Modality(cfg.modality).value),
+        "modality": str(Modality.parse(cfg.modality).value),
         "internal_blur_A2": blur,
         "box_zyx": list(shape),
         "origin_xyz_A": [float(x) for x in origin],

@@ -16,6 +16,9 @@ from densharp.ml.nets.cvae import CVAE3d, CVAE3dConfig
 from densharp.ml.nets.report_vae import ReportVAE, ReportVAEConfig
 from densharp.ml.nets.unet3d import UNet3d, UNet3dConfig
 
+#: options removed from a network since weights were shipped with them: accepted only at the value they had
+REMOVED_OPTIONS: dict[str, dict[str, Any]] = {"vae": {"spatial_latent": False, "latent_gate": False}}
+
 #: registry name -> (model class, config class)
 MODELS: dict[str, tuple[type[nn.Module], type]] = {
     "unet": (UNet3d, UNet3dConfig),
@@ -35,6 +38,13 @@ def build_model(name: str, **kwargs: Any) -> nn.Module:
     if name not in MODELS:
         raise InputError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
     model_cls, cfg_cls = MODELS[name]
+    for key, value in REMOVED_OPTIONS.get(name, {}).items():
+        if key in kwargs:
+            if kwargs[key] != value:
+                raise InputError(
+                    f"model {name!r}: option {key}={kwargs[key]!r} was removed; only {value!r} is supported"
+                )
+            kwargs = {k: v for k, v in kwargs.items() if k != key}
     try:
         cfg = cfg_cls(**kwargs)
     except TypeError as exc:

@@ -9,6 +9,11 @@ from torch import nn
 
 from densharp.errors import InputError
 
+#: bounds on network size accepted from configs and weights metadata (a crafted file cannot ask for more)
+MAX_CHANNELS = 256
+MAX_DEPTH = 6
+MAX_LATENT = 1024
+
 
 def num_groups(channels: int, max_groups: int = 8) -> int:
     """Largest group count <= ``max_groups`` that divides ``channels`` (GroupNorm needs a divisor)."""

@@ -26,13 +26,16 @@ Input-size rule: spatial sizes must be positive multiples of ``2**depth`` (the U
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
 from densharp.errors import InputError
-from densharp.ml.nets._blocks import StridedEncoder, check_cond, gaussian_kl
+from densharp.ml.losses import LossSettings, energy_score, sharpening_loss
+from densharp.ml.nets._blocks import MAX_CHANNELS, MAX_DEPTH, MAX_LATENT, StridedEncoder, check_cond, gaussian_kl
 from densharp.ml.nets.unet3d import UNet3dConfig, UNetBackbone
 
 _LOGVAR_RANGE = (-10.0, 10.0)  # keeps exp(logvar) finite in bf16 and early training
@@ -52,16 +55,6 @@ class CVAE3dConfig:
         Channels of the first level of the prior/posterior encoders (doubled per level).
     encoder_depth
         Number of stride-2 levels in the prior/posterior encoders before global average pooling.
-    spatial_latent
-        ``False``: one global latent vector per patch (the Probabilistic U-Net). ``True``: a coarse latent *grid*
-        (``latent_dim`` channels at 1/2**encoder_depth of the input size, upsampled trilinearly before
-        injection), so the latent can say *where* the input leaves the density undetermined; a global vector
-        was measured to be ignored by the decoder (posterior collapse: sample SD ~0.1 % of the density).
-    latent_gate
-        Add a multiplicative path ``gate(features) ⊙ embed(z)`` to the injection, so how much a sample may vary
-        at a voxel is an explicit function of the local features (heteroscedastic spread) rather than only of
-        the injection's nonlinearity. ``embed`` is zero-initialised: the path starts as a no-op, so weights
-        trained without it can be fine-tuned with it (``init_strict=False``).
     """
 
     in_channels: int = 1
@@ -72,12 +65,14 @@ class CVAE3dConfig:
     latent_dim: int = 6
     encoder_channels: int = 8
     encoder_depth: int = 3
-    spatial_latent: bool = False
-    latent_gate: bool = False
 
     def __post_init__(self) -> None:
-        if self.latent_dim < 1 or self.encoder_channels < 1 or self.encoder_depth < 1:
-            raise InputError(f"vae: latent_dim, encoder_channels and encoder_depth must be >= 1, got {self}")
+        ok = 1 <= self.latent_dim <= MAX_LATENT and 1 <= self.encoder_channels <= MAX_CHANNELS
+        if not ok or not 1 <= self.encoder_depth <= MAX_DEPTH:
+            raise InputError(
+                f"vae: latent_dim 1..{MAX_LATENT}, encoder_channels 1..{MAX_CHANNELS}, encoder_depth 1..{MAX_DEPTH}; "
+                f"got {self}"
+            )
 
     def backbone_config(self) -> UNet3dConfig:
         """The U-Net configuration of the backbone (validates the shared fields)."""
@@ -99,17 +94,12 @@ class _LatentNet(nn.Module):
         super().__init__()
         self.encoder = StridedEncoder(c_in, cfg.encoder_channels, cfg.encoder_depth)
         self.cond_dim = cfg.cond_dim
-        self.spatial = cfg.spatial_latent
-        c = self.encoder.out_channels + cfg.cond_dim
-        # global: linear head on the pooled features; spatial: 1×1×1 conv head on the coarse feature grid
-        self.head = nn.Conv3d(c, 2 * cfg.latent_dim, 1) if self.spatial else nn.Linear(c, 2 * cfg.latent_dim)
+        self.head = nn.Linear(self.encoder.out_channels + cfg.cond_dim, 2 * cfg.latent_dim)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.encoder.net(x) if self.spatial else self.encoder(x)
+        h = self.encoder(x)
         if self.cond_dim > 0:
             c = cond.to(h.dtype) if cond is not None else h.new_zeros(h.shape[0], self.cond_dim)
-            if self.spatial:
-                c = c[:, :, None, None, None].expand(-1, -1, *h.shape[2:])
             h = torch.cat([h, c], dim=1)
         mu, logvar = self.head(h).float().chunk(2, dim=1)
         return mu, logvar.clamp(*_LOGVAR_RANGE)
@@ -139,22 +129,10 @@ class CVAE3d(nn.Module):
         self.head = nn.Conv3d(c, cfg.in_channels, 1)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
-        if cfg.latent_gate:
-            self.gate = nn.Sequential(nn.Conv3d(c, c, 1), nn.SiLU(), nn.Conv3d(c, c, 1))
-            self.z_embed = nn.Conv3d(cfg.latent_dim, c, 1)
-            nn.init.zeros_(self.z_embed.weight)
-            nn.init.zeros_(self.z_embed.bias)
 
     def _decode(self, x: torch.Tensor, feats: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        if z.dim() == 5:  # spatial latent grid: upsample to the feature grid
-            zb = nn.functional.interpolate(
-                z.to(feats.dtype), size=feats.shape[2:], mode="trilinear", align_corners=False
-            )
-        else:
-            zb = z.to(feats.dtype)[:, :, None, None, None].expand(-1, -1, *feats.shape[2:])
+        zb = z.to(feats.dtype)[:, :, None, None, None].expand(-1, -1, *feats.shape[2:])
         h = feats + self.inject(torch.cat([feats, zb], dim=1))
-        if self.config.latent_gate:
-            h = h + self.gate(feats) * self.z_embed(zb)
         return x + self.head(h)
 
     @staticmethod
@@ -180,7 +158,7 @@ class CVAE3d(nn.Module):
             raise InputError(f"vae: target shape {tuple(target.shape)} differs from input {tuple(x.shape)}")
         mu_q, logvar_q = self.posterior_net(torch.cat([x, target.to(x.dtype)], dim=1), cond)
         z = self._draw(mu_q, logvar_q) if self.training else mu_q
-        kl_dims = gaussian_kl(mu_q, logvar_q, mu_p, logvar_p).mean(0)  # (L,) or (L, d, h, w) for a latent grid
+        kl_dims = gaussian_kl(mu_q, logvar_q, mu_p, logvar_p).mean(0)  # (L,)
         kl = torch.clamp(kl_dims, min=free_bits).sum()
         pred = self._decode(x, feats, z)
         if prior_samples <= 0:
@@ -188,6 +166,36 @@ class CVAE3d(nn.Module):
         # the backbone features are shared; only the cheap injection/head stage runs per sample
         samples = torch.stack([self._decode(x, feats, self._draw(mu_p, logvar_p)) for _ in range(prior_samples)])
         return pred, kl, samples
+
+    def training_loss(
+        self,
+        forward: Callable[..., Any],
+        x: torch.Tensor,
+        cond: torch.Tensor | None,
+        target: torch.Tensor,
+        settings: LossSettings,
+        step: int,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """ELBO (reconstruction + correlation + β·KL) plus the energy score of prior samples when weighted.
+
+        ``forward`` is this module or its DDP wrapper (called under autocast). The logged parts add ``beta``,
+        and with the energy score ``energy`` and ``sample_spread`` (mean |s₁ − s₂|: is ``z`` used at all?).
+        """
+        beta = settings.beta_at(step)
+        k = settings.energy_samples if settings.energy_weight > 0 else 0
+        out = forward(x, cond, target, free_bits=settings.free_bits, prior_samples=k)
+        pred, kl = out[0], out[1]
+        loss, parts = sharpening_loss(
+            pred, target, kl, beta=beta, recon=settings.recon, corr_weight=settings.corr_weight
+        )
+        parts["beta"] = beta
+        if k:
+            samples = out[2]
+            es = energy_score(samples, target)
+            loss = loss + settings.energy_weight * es
+            spread = float((samples[0] - samples[1]).detach().float().abs().mean())
+            parts.update(energy=float(es.detach()), sample_spread=spread, loss=float(loss.detach()))
+        return loss, parts
 
     def predict(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         """Deterministic prediction with ``z`` at the prior mean."""

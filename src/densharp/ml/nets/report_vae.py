@@ -12,13 +12,16 @@ entry must be a positive multiple of ``2**depth``; otherwise :class:`~densharp.e
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
 from densharp.errors import InputError
-from densharp.ml.nets._blocks import gaussian_kl
+from densharp.ml.losses import LossSettings, sharpening_loss
+from densharp.ml.nets._blocks import MAX_CHANNELS, MAX_DEPTH, MAX_LATENT, gaussian_kl
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,10 @@ class ReportVAEConfig:
         m = 2**self.depth
         if len(self.input_size_zyx) != 3 or any(s < m or s % m for s in self.input_size_zyx):
             raise InputError(f"report-vae: input_size_zyx {self.input_size_zyx} must be 3 positive multiples of {m}")
-        if self.latent_dim < 1 or self.base_channels < 1 or self.depth < 1:
-            raise InputError(f"report-vae: latent_dim, base_channels and depth must be >= 1, got {self}")
+        if not (1 <= self.latent_dim <= MAX_LATENT and 1 <= self.base_channels <= MAX_CHANNELS):
+            raise InputError(f"report-vae: latent_dim 1..{MAX_LATENT}, base_channels 1..{MAX_CHANNELS}, got {self}")
+        if not 1 <= self.depth <= MAX_DEPTH or max(self.input_size_zyx) > 256:
+            raise InputError(f"report-vae: depth 1..{MAX_DEPTH} and input sizes up to 256, got {self}")
 
 
 class ReportVAE(nn.Module):
@@ -122,6 +127,23 @@ class ReportVAE(nn.Module):
         kl_per_dim = gaussian_kl(mu.float(), logvar.float(), zeros, zeros)
         kl = torch.clamp(kl_per_dim.mean(0), min=free_bits).sum()
         return self.decode(z), kl
+
+    def training_loss(
+        self,
+        forward: Callable[..., Any],
+        x: torch.Tensor,
+        cond: torch.Tensor | None,
+        target: torch.Tensor,
+        settings: LossSettings,
+        step: int,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """ELBO: reconstruction + correlation + β·KL to N(0, I); ``forward`` is this module or its DDP wrapper."""
+        beta = settings.beta_at(step)
+        pred, kl = forward(x, cond, target, free_bits=settings.free_bits)
+        loss, parts = sharpening_loss(
+            pred, target, kl, beta=beta, recon=settings.recon, corr_weight=settings.corr_weight
+        )
+        return loss, parts | {"beta": beta}
 
     def predict(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         """Deterministic reconstruction through ``z = mu``."""

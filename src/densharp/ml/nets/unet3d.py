@@ -15,13 +15,16 @@ and training learns the correction to the input map.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
 from densharp.errors import InputError
-from densharp.ml.nets._blocks import ConvBlock, FiLM, check_cond, check_input
+from densharp.ml.losses import LossSettings, sharpening_loss
+from densharp.ml.nets._blocks import MAX_CHANNELS, MAX_DEPTH, ConvBlock, FiLM, check_cond, check_input
 
 
 @dataclass(frozen=True)
@@ -53,8 +56,10 @@ class UNet3dConfig:
     residual: bool = True
 
     def __post_init__(self) -> None:
-        if self.depth < 1 or self.base_channels < 1 or self.in_channels < 1 or self.out_channels < 1:
-            raise InputError(f"unet: depth, channels must be >= 1, got {self}")
+        if not (1 <= self.depth <= MAX_DEPTH and 1 <= self.base_channels <= MAX_CHANNELS):
+            raise InputError(f"unet: depth must be 1..{MAX_DEPTH} and base_channels 1..{MAX_CHANNELS}, got {self}")
+        if not (1 <= self.in_channels <= 8 and 1 <= self.out_channels <= 8):
+            raise InputError(f"unet: in/out channels must be 1..8, got {self}")
         if self.cond_dim < 0 or self.film_hidden < 1:
             raise InputError(f"unet: cond_dim must be >= 0 and film_hidden >= 1, got {self}")
         if self.residual and self.in_channels != self.out_channels:
@@ -131,3 +136,16 @@ class UNet3d(nn.Module):
     def predict(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         """Deterministic prediction (same as ``forward``)."""
         return self.forward(x, cond)
+
+    def training_loss(
+        self,
+        forward: Callable[..., Any],
+        x: torch.Tensor,
+        cond: torch.Tensor | None,
+        target: torch.Tensor,
+        settings: LossSettings,
+        step: int,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Reconstruction + correlation loss; ``forward`` is this module or its DDP wrapper (called under autocast)."""
+        pred = forward(x, cond)
+        return sharpening_loss(pred, target, recon=settings.recon, corr_weight=settings.corr_weight)

@@ -1,31 +1,28 @@
 """Crystallographic (X-ray) training pairs: 2mFo-DFc-like unit-cell maps against the error-free model density.
 
-:class:`CrystalPairs` is the X-ray counterpart of :class:`~densharp.ml.corpus_data.CorpusPairs` (same structure
-choice from ``(seed, index)``, same dict keys). For each pair it draws ``d_input`` in
-:attr:`CrystalConfig.d_input_range_A`, the voxel ``min(voxel_A, d_input/2.5)`` (the grid ``densharp sharpen`` puts
-MTZ input on for a model with a 1 Å nominal voxel), simulates the crystal with
-:func:`densharp.simulate.crystal.simulate_crystal` (P1 cell, X-ray form factors, FOM-weighted phase errors,
-missing reflections) and takes as target the true model density on the same cell grid, band-limited at
-``d_target = max(d_input/2, d_target_min_A, 2.2·voxel)``. The patch is cut with periodic wrap (the cell is
-periodic), centred on the molecule or, with probability ``solvent_fraction``, anywhere in the cell.
+:class:`CrystalPairs` is the X-ray counterpart of :class:`~densharp.simulate.corpus_pairs.CorpusPairs` (same
+structure choice from ``(seed, index)``, same dict keys). For each pair it draws ``d_input`` in
+:attr:`CrystalConfig.d_input_range_A`, the grid spacing of the conditioning rule (the grid ``densharp sharpen`` puts
+MTZ input on), simulates the crystal with :func:`densharp.simulate.crystal.simulate_crystal` (P1 cell, X-ray form
+factors, FOM-weighted phase errors, missing reflections) and takes as target the true model density on the same
+cell grid, band-limited at the rule's default target. The patch is cut with periodic wrap (the cell is periodic),
+centred on the molecule or, with probability ``solvent_fraction``, anywhere in the cell; ``norm_box`` holds the
+statistics of the whole cell map (what a per-map model normalises with at inference).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
+from densharp.conditioning import ConditioningRule, prefilter_input
 from densharp.errors import InputError
-from densharp.ml.corpus_data import CorpusPairs, add_baselines
-
-#: modality string of X-ray models (what :func:`densharp.ml.sharpen.check_domain` compares MTZ input against)
-XRAY_MODALITY = "x-ray"
-
-#: validation resolution bins (Å, d_input) of the X-ray mode
-XRAY_RESOLUTION_BINS_A: tuple[tuple[float, float], ...] = ((1.8, 2.5), (2.5, 3.2), (3.2, 4.0))
+from densharp.modality import Modality
+from densharp.normalisation import NormKind, norm_stats
+from densharp.simulate.corpus_pairs import CorpusPairs
 
 
 @dataclass(frozen=True)
@@ -37,7 +34,7 @@ class CrystalConfig:
     d_input_range_A
         Range of the map-coefficient resolution limit (Å).
     voxel_A
-        Largest grid spacing (Å); the spacing is ``min(voxel_A, d_input/2.5)``.
+        Largest grid spacing (Å); the spacing is ``min(voxel_A, d_input/2.5)`` (:attr:`conditioning`).
     d_target_min_A
         Finest target resolution (Å).
     fom_low_range, fom_high_range, missing_fraction_range
@@ -67,6 +64,11 @@ class CrystalConfig:
         if self.voxel_A <= 0:
             raise InputError(f"voxel_A must be positive, got {self.voxel_A}")
 
+    @property
+    def conditioning(self) -> ConditioningRule:
+        """The grid and target rule of models trained on these pairs (recorded with their weights)."""
+        return ConditioningRule.from_pair_config(asdict(self))
+
 
 def wrap_patch(a: np.ndarray, start_zyx: tuple[int, int, int], size: int) -> np.ndarray:
     """Cube of edge ``size`` from ``a`` starting at ``start_zyx``, wrapping periodically across the edges."""
@@ -87,7 +89,7 @@ class CrystalPairs(CorpusPairs):
         Simulation ranges; default :class:`CrystalConfig`.
     """
 
-    modality = XRAY_MODALITY
+    modality = Modality.XRAY
 
     def __init__(
         self,
@@ -105,7 +107,7 @@ class CrystalPairs(CorpusPairs):
 
     def describe(self) -> dict[str, Any]:
         """Provenance record (with the modality)."""
-        return {**super().describe(), "modality": XRAY_MODALITY}
+        return {**super().describe(), "modality": Modality.XRAY.value}
 
     def structure(self, i: int) -> Any:
         """The cleaned :class:`gemmi.Structure` of entry ``i`` (loaded once per process, LRU-cached)."""
@@ -122,8 +124,9 @@ class CrystalPairs(CorpusPairs):
         i = self.choose(seed, index)
         rng = np.random.default_rng([int(seed), int(index), 0xC1A5])
         d_in = draw_uniform(rng, cfg.d_input_range_A)
-        v = min(cfg.voxel_A, d_in / 2.5)
-        d_t = max(d_in / 2.0, cfg.d_target_min_A, 2.2 * v)
+        rule = cfg.conditioning
+        v = rule.grid_voxel_A(d_in)
+        d_t = rule.default_target_A(d_in, v)
         b_extra = draw_uniform(rng, cfg.b_extra_range_A2)
         sim = simulate_crystal(
             self.structure(i),
@@ -138,7 +141,8 @@ class CrystalPairs(CorpusPairs):
             target_d_min_A=d_t,
         )
         assert sim.target is not None
-        inp, tgt = sim.map.data_zyx, sim.target.data_zyx
+        inp_map = prefilter_input(sim.map, d_in)
+        inp, tgt = inp_map.data_zyx, sim.target.data_zyx
         n = self.patch
         if rng.random() < cfg.solvent_fraction:
             centre = [int(rng.integers(s)) for s in tgt.shape]
@@ -157,29 +161,5 @@ class CrystalPairs(CorpusPairs):
             "structure": self.entries[i]["name"],
             "start_zyx": [int(s) for s in start],
             "grid_zyx": list(tgt.shape),
+            "norm_box": norm_stats(inp, NormKind.ROBUST_MAP, inp_map.voxel_size_xyz_A),
         }
-
-
-def make_crystal_validation_set(
-    corpus_dir: str | os.PathLike[str],
-    split: str = "val",
-    n: int = 8,
-    patch: int = 32,
-    seed: int = 12345,
-    crystal_cfg: CrystalConfig | None = None,
-) -> list[dict[str, Any]]:
-    """X-ray counterpart of :func:`~densharp.ml.corpus_data.make_validation_set`; bins :data:`XRAY_RESOLUTION_BINS_A`.
-
-    Bins outside ``crystal_cfg.d_input_range_A`` are clipped to it (the whole range when they do not overlap).
-    """
-    base = replace(crystal_cfg or CrystalConfig(), solvent_fraction=0.0)
-    src = CrystalPairs(corpus_dir, split, crystal_cfg=base, patch=patch)
-    lo_r, hi_r = base.d_input_range_A
-    bins = [(max(lo, lo_r), min(hi, hi_r)) for lo, hi in XRAY_RESOLUTION_BINS_A if lo < hi_r and hi > lo_r]
-    bins = bins or [(lo_r, hi_r)]
-    cases = []
-    for k in range(int(n)):
-        lo, hi = bins[k % len(bins)]
-        c = src.pair(seed, k, replace(base, d_input_range_A=(lo, hi)))
-        cases.append(add_baselines(c, lo, hi))
-    return cases

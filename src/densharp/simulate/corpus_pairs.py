@@ -1,4 +1,4 @@
-"""Training pairs and validation from a structure corpus (``densharp corpus fetch --to DIR``).
+"""Training pairs from a structure corpus (``densharp corpus fetch --to DIR``) as a reproducible stream.
 
 :class:`CorpusPairs` is a picklable ``pair_fn(seed, index) -> dict`` for :func:`densharp.ml.train.train`: it picks
 a family (manifest ``cluster``) uniformly, then a structure of that family uniformly, simulates a pair with
@@ -6,9 +6,11 @@ a family (manifest ``cluster``) uniformly, then a structure of that family unifo
 from ``(seed, index)`` alone. Structures are loaded lazily in each process (DataLoader workers, DDP ranks) and kept
 as :class:`~densharp.simulate.density.PreparedModel` in a small per-process cache.
 
-:func:`make_validation_set` draws a fixed set of validation patches, spread over the resolution bins of
-:data:`RESOLUTION_BINS_A`, and :func:`evaluate_fn` turns it into the ``evaluate(model)`` callback of ``train``:
-masked RSCC against the target of the model's output, of the input itself (identity) and of auto-B sharpening.
+A pair dict holds ``input`` and ``target`` (z, y, x) float32 patches, ``d_input_A``, ``d_target_A``,
+``voxel_size_A``, ``structure`` and ``norm_box`` (:class:`~densharp.normalisation.NormStats` of the whole simulated
+input box, the statistics a per-map model normalises with, as at inference; ``None`` for boxes centred in
+solvent). The input has been through
+:func:`densharp.conditioning.prefilter_input`, as at inference.
 """
 
 from __future__ import annotations
@@ -22,16 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from densharp.conditioning import prefilter_input
 from densharp.errors import InputError
+from densharp.normalisation import NormKind, norm_stats
 from densharp.simulate.pairs import PairConfig, make_pair, random_patch
-
-#: validation resolution bins (Å, d_input), reported as ``rscc_bin_<lo>-<hi>``
-RESOLUTION_BINS_A: tuple[tuple[float, float], ...] = ((2.5, 3.5), (3.5, 5.0), (5.0, 8.0))
-
-
-def bin_name(lo: float, hi: float) -> str:
-    """``3.5-5`` style label of a resolution bin."""
-    return f"{lo:g}-{hi:g}"
 
 
 def read_corpus_manifest(corpus_dir: str | os.PathLike[str], split: str) -> list[dict[str, Any]]:
@@ -158,6 +154,11 @@ class CorpusPairs:
         cfg = pair_cfg or self.pair_cfg
         i = self.choose(seed, index)
         sim = make_pair(self.prepared(i), cfg, seed, index)
+        sim = replace(sim, input=prefilter_input(sim.input, sim.d_input_A))
+        # a box centred in solvent has no molecule to take the scale from: such pairs are normalised per patch
+        norm = None
+        if not sim.meta.get("is_solvent_box"):
+            norm = norm_stats(sim.input.data_zyx, NormKind.ROBUST_MAP, sim.input.voxel_size_xyz_A)
         rng = np.random.default_rng([int(seed), int(index), 0x9A7C])
         p = random_patch(sim, (self.patch,) * 3, rng, solvent_fraction=self.patch_solvent_fraction)
         return {
@@ -167,116 +168,9 @@ class CorpusPairs:
             "d_target_A": float(p.d_target_A),
             "voxel_size_A": float(p.meta["voxel_size_A"]),
             "structure": self.entries[i]["name"],
+            "norm_box": norm,
         }
 
     def __call__(self, seed: int, index: int) -> dict[str, Any]:
         """``pair_fn(seed, index)``: see :meth:`pair`."""
         return self.pair(seed, index)
-
-
-def _density_map(a: np.ndarray, voxel: float) -> Any:
-    from densharp.volume import DensityMap
-
-    return DensityMap(np.ascontiguousarray(a, dtype=np.float32), (voxel, voxel, voxel), (0.0, 0.0, 0.0))
-
-
-def case_mask(target: np.ndarray, voxel: float) -> np.ndarray | None:
-    """Molecule mask of a target patch: :func:`auto_molecule_mask`, else mean + 1 SD threshold, else none."""
-    from densharp.filters.masks import auto_molecule_mask
-
-    try:
-        m = auto_molecule_mask(_density_map(target, voxel))
-        if float(m.sum()) > 0:
-            return m
-    except InputError:
-        pass
-    thr = float(target.mean() + target.std())
-    m = (target >= thr).astype(np.float32)
-    return m if m.sum() > 0 else None
-
-
-def make_validation_set(
-    corpus_dir: str | os.PathLike[str],
-    split: str = "val",
-    n: int = 8,
-    patch: int = 32,
-    seed: int = 12345,
-    pair_cfg: PairConfig | None = None,
-) -> list[dict[str, Any]]:
-    """``n`` fixed validation cases; case ``k`` draws its input resolution from bin ``k % 3``.
-
-    Each case holds ``input``, ``target``, ``d_input_A``, ``d_target_A``, ``voxel_size_A``, ``structure``,
-    ``bin``, the target ``mask`` and the baselines ``rscc_identity`` and ``rscc_autob`` (computed once here).
-    """
-    src = CorpusPairs(corpus_dir, split, pair_cfg=pair_cfg, patch=patch, patch_solvent_fraction=0.0)
-    cases = []
-    for k in range(int(n)):
-        lo, hi = RESOLUTION_BINS_A[k % len(RESOLUTION_BINS_A)]
-        c = src.pair(seed, k, replace(src.pair_cfg, d_input_range_A=(lo, hi), solvent_fraction=0.0))
-        cases.append(add_baselines(c, lo, hi))
-    return cases
-
-
-def add_baselines(case: dict[str, Any], bin_lo_A: float, bin_hi_A: float) -> dict[str, Any]:
-    """Add ``bin``, the target ``mask`` and the ``rscc_identity``/``rscc_autob`` baselines to a validation case."""
-    from densharp.filters.sharpen import sharpen_autob
-    from densharp.metrics.rscc import rscc
-
-    v = case["voxel_size_A"]
-    mask = case_mask(case["target"], v)
-    try:
-        sharp = sharpen_autob(_density_map(case["input"], v), max(case["d_input_A"], 2.0 * v)).map.data_zyx
-    except InputError:
-        sharp = case["input"]  # auto-B could not fit this patch: it leaves the map as is
-    case.update(
-        bin=bin_name(bin_lo_A, bin_hi_A),
-        mask=mask,
-        rscc_identity=rscc(case["input"], case["target"], mask),
-        rscc_autob=rscc(sharp, case["target"], mask),
-    )
-    return case
-
-
-def predict_patch(model: Any, case: dict[str, Any]) -> np.ndarray:
-    """Model output for one case: z-score with the input's statistics, predict, invert (training convention)."""
-    import torch
-
-    from densharp.ml.data import cond_vector
-    from densharp.ml.normalise import apply_zscore, invert_zscore, zscore_stats
-
-    stats = zscore_stats(case["input"])
-    dev = next(model.parameters()).device
-    x = torch.from_numpy(apply_zscore(case["input"], stats))[None, None].to(dev)
-    cond = torch.from_numpy(cond_vector(case["d_input_A"], case["d_target_A"], case["voxel_size_A"]))[None].to(dev)
-    with torch.inference_mode():
-        y = model.predict(x, cond).float()[0, 0].cpu().numpy()
-    return invert_zscore(y, stats)
-
-
-def evaluate_fn(cases: list[dict[str, Any]]) -> Any:
-    """``evaluate(model) -> dict``: mean masked RSCC vs target of model, identity and auto-B, overall and per bin.
-
-    Keys: ``rscc``, ``rscc_identity``, ``rscc_autob`` and, for each bin with cases, ``rscc_bin_<bin>``,
-    ``rscc_identity_bin_<bin>``, ``rscc_autob_bin_<bin>``.
-    """
-    from densharp.metrics.rscc import rscc
-
-    if not cases:
-        raise InputError("validation set is empty; use --val-cases >= 1")
-
-    def evaluate(model: Any) -> dict[str, float]:
-        was_training = model.training
-        model.eval()
-        vals = [rscc(predict_patch(model, c), c["target"], c["mask"]) for c in cases]
-        model.train(was_training)
-        out: dict[str, float] = {}
-        groups: list[tuple[str, list[int]]] = [("", list(range(len(cases))))]
-        for b in dict.fromkeys(c["bin"] for c in cases):  # bins in order of first appearance (any modality)
-            groups.append((f"_bin_{b}", [i for i, c in enumerate(cases) if c["bin"] == b]))
-        for suffix, idx in groups:
-            out[f"rscc{suffix}"] = float(np.mean([vals[i] for i in idx]))
-            out[f"rscc_identity{suffix}"] = float(np.mean([cases[i]["rscc_identity"] for i in idx]))
-            out[f"rscc_autob{suffix}"] = float(np.mean([cases[i]["rscc_autob"] for i in idx]))
-        return out
-
-    return evaluate
