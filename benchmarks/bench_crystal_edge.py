@@ -2,7 +2,7 @@
 
 Simulates the bundled test-split structure (3A4R chain A) in a P1 cell with the molecule shifted across a cell face
 (`simulate_crystal`: X-ray form factors, resolution-dependent phase errors with FOM weighting, missing reflections)
-at 2.5 Å, sharpens the cell map with the shipped X-ray model (`unet-xray`; `unet-em` if none is shipped), with
+at 2.5 Å, sharpens the cell map with the shipped X-ray model (`unet-xray`), with
 periodic tiling and, for comparison, without it, and compares masked RSCC to the error-free 2.2 Å cell map (the training target resolution for this input) in the
 edge region (within 6 Å of a cell face) and in the interior. Prints one table.
 
@@ -17,7 +17,7 @@ import numpy as np
 
 from densharp.fourier import lowpass
 from densharp.metrics.rscc import rscc
-from densharp.ml.checkpoint import shipped_models
+from densharp.ml.registry import shipped_card
 from densharp.ml.sharpen import load_model, sharpen_learned
 from densharp.simulate.crystal import simulate_crystal
 from densharp.simulate.structure import load_structure
@@ -31,8 +31,8 @@ def main() -> None:
     cs = simulate_crystal(st, d_in, np.random.default_rng(0), voxel_size_A=1.0, target_d_min_A=2.2)
     assert cs.target is not None
     inp, target = cs.map, cs.target
-    name = "unet-xray" if "unet-xray" in shipped_models() else "unet-em"
-    model, meta = load_model(name)
+    name = "unet-xray"
+    model = load_model(shipped_card(name))
     smooth = lowpass(target, 4.0).data_zyx
     mol = (smooth >= smooth.mean() + 0.5 * smooth.std()).astype(np.float32)
     edge = np.zeros(inp.shape_zyx, dtype=bool)
@@ -46,7 +46,7 @@ def main() -> None:
     print(f"{'map':28s} {'RSCC edge':>10s} {'RSCC interior':>14s} {'difference':>11s}")
     rows = [("input (phase errors, FOM)", inp)]
     for periodic in (True, False):
-        res = sharpen_learned(inp, model, meta, d_in, periodic=periodic)
+        res = sharpen_learned(inp, model, d_in, periodic=periodic)  # the learned step of the MTZ path
         rows.append((f"{name}, periodic={periodic}", res.map))
     for label, m in rows:
         r_edge = rscc(m, target, mol * edge)

@@ -1,6 +1,6 @@
 """Quality benchmark: every available method on simulated cases of the held-out test split, per resolution bin.
 
-For each test structure (``--corpus``, default /work/corpus) ``--cases-per-structure`` pairs are simulated with
+For each test structure (``--corpus`` or ``$DENSHARP_CORPUS``) ``--cases-per-structure`` pairs are simulated with
 :func:`densharp.simulate.make_pair` (fixed seeds; case k draws its input resolution from bin k % 3 of 2.5–3.5,
 3.5–5, 5–8 Å; 64³ boxes centred on a random atom, voxel 0.95–1.05 Å, no solvent-only boxes). Each case is run
 through the methods (identity, auto-B, FSC weighting from the half maps, the global-filter oracle, U-Net, VAE (mean
@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-DEFAULT_METHODS = "identity,autob,fsc,global-filter,unet,vae,report-vae"
+DEFAULT_METHODS = "identity,autob,fsc,global-filter,default,unet,vae,report-vae"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,13 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     from densharp.evaluate.table import RESOLUTION_BINS_A, format_table, summarize, table_rows
     from densharp.io.atomic import check_outputs
     from densharp.io.evaluation import write_csv, write_run_json
-    from densharp.ml.corpus_data import read_corpus_manifest
+    from densharp.simulate.corpus_pairs import corpus_root, read_corpus_manifest
     from densharp.simulate.density import PreparedModel
     from densharp.simulate.pairs import PairConfig, make_pair
     from densharp.simulate.structure import load_structure
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--corpus", type=Path, default=Path("/work/corpus"), help="corpus folder (%(default)s)")
+    ap.add_argument("--corpus", type=Path, default=None, help="corpus folder (default: $DENSHARP_CORPUS)")
     ap.add_argument("--split", default="test", help="corpus split (%(default)s)")
     ap.add_argument("--cases-per-structure", type=int, default=3, help="cases per structure (%(default)s)")
     ap.add_argument("--methods", default=DEFAULT_METHODS, help="comma-separated methods (%(default)s)")
@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     outs = [args.out / "bench_quality.json", args.out / "summary.csv", args.out / "cases.csv"]
     check_outputs(outs, overwrite=args.overwrite)
+    args.corpus = corpus_root(args.corpus)
     entries = read_corpus_manifest(args.corpus, args.split)[: args.limit]
     cases = []
     t0 = time.perf_counter()

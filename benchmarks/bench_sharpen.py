@@ -44,22 +44,23 @@ def blob_map(n: int, seed: int = 0):  # type: ignore[no-untyped-def]
 
 def model_args(tmp: Path) -> tuple[list[str], str]:
     """CLI arguments selecting the model, and a description of it."""
-    from densharp.ml.checkpoint import export_weights, shipped_models
+    from densharp.ml.checkpoint import export_weights
     from densharp.ml.nets import build_model, model_kwargs
+    from densharp.ml.registry import shipped_registry
 
-    if "unet-em" in shipped_models():
+    if "unet-em" in shipped_registry():
         return ["--model", "unet-em"], "shipped unet-em"
     model = build_model("unet")
     ckpt = {
         "model_name": "unet",
         "model_kwargs": model_kwargs(model),
         "state_dict": model.state_dict(),
-        "voxel_size_A": 1.0,
         "patch_size_zyx": [48, 48, 48],
         "resolution_range_A": [2.5, 8.0],
+        "data_manifest": {"modality": "em", "pair_config": {"voxel_size_range_A": [0.9, 1.2], "d_target_min_A": 2.0}},
     }
     path = tmp / "untrained_unet.safetensors"
-    export_weights(ckpt, path, voxel_range_A=[0.9, 1.2])
+    export_weights(ckpt, path)
     return ["--weights", str(path)], "UNTRAINED default U-Net (base 16, depth 3, patch 48³; no shipped unet-em)"
 
 

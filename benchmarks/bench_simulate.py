@@ -3,7 +3,7 @@
 Usage:
   OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/bench_simulate.py [MODEL ...] [--n 60]
 
-Without MODEL it uses a few corpus structures from $DENSHARP_CORPUS (default /work/corpus) when present, else a
+Without MODEL it uses a few corpus structures from $DENSHARP_CORPUS when present, else a
 synthetic 400-residue helix bundle. Each process is pinned to one CPU (so scipy.fft uses one thread).
 """
 
@@ -24,7 +24,7 @@ DEFAULT_NAMES = ("1a28", "1BD2", "3KPR", "19hc")
 def _models(args: argparse.Namespace) -> list[str]:
     if args.models:
         return args.models
-    root = os.environ.get("DENSHARP_CORPUS", "/work/corpus")
+    root = os.environ.get("DENSHARP_CORPUS", "")
     found = []
     for n in DEFAULT_NAMES:
         found += glob.glob(os.path.join(root, "structures", "*", f"{n}.cif.gz"))

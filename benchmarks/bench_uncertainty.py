@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import binary_dilation
 
-from densharp.ml.sharpen import load_model, sharpen_learned
+from densharp.sharpening import sharpen_map
 from densharp.simulate.degrade import add_half_map_noise
 from densharp.simulate.density import simulate_map
 from densharp.simulate.structure import load_structure
@@ -42,7 +42,7 @@ def _rank_corr(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(np.argsort(np.argsort(a)), np.argsort(np.argsort(b)))[0, 1])
 
 
-def run_case(st: Any, model: Any, meta: dict[str, Any], args: argparse.Namespace, local_b: float) -> dict[str, Any]:
+def run_case(st: Any, args: argparse.Namespace, local_b: float) -> dict[str, Any]:
     """Simulate, sharpen with N samples, and return the maps and per-atom/voxel arrays of one scenario."""
     kw = {"d_min_A": 2.0, "padding_A": 10.0}
     clean = simulate_map(st, VOXEL_A, b_extra_A2=args.b_extra, **kw)
@@ -56,7 +56,8 @@ def run_case(st: Any, model: Any, meta: dict[str, Any], args: argparse.Namespace
         blurred = simulate_map(st, VOXEL_A, b_extra_A2=args.b_extra + local_b, **kw).data_zyx
         clean = clean.with_data((1 - w_x) * clean.data_zyx + w_x * blurred)
     full, _, _ = add_half_map_noise(clean, args.resolution, np.random.default_rng(0))
-    res = sharpen_learned(full, model, meta, args.resolution, samples=args.samples, seed=0)
+    kw = {"weights": args.model} if args.model.endswith(".safetensors") else {"model": args.model}
+    res = sharpen_map(full, args.resolution, method="vae", samples=args.samples, seed=0, **kw)  # the user's path
     assert res.sd is not None
     sd, mean = res.sd.data_zyx, res.map.data_zyx
     # molecule mask: target above 10 % of its maximum, dilated so side-chain tips and their surroundings count
@@ -138,13 +139,12 @@ def main() -> None:
     path = resources.files("densharp").joinpath("data/examples/3a4rA.pdb.gz")
     with resources.as_file(path) as f:
         st, _ = load_structure(f, seed=0)
-    model, meta = load_model(args.model)
     print(
         f"3A4R chain A, input {args.resolution} Å + B {args.b_extra} Å² + half-map noise; "
         f"{args.model}, {args.samples} samples; target: 2 Å, atoms' own B"
     )
-    report("scenario 1: atom B only (core 15 Å² -> rim 60 Å²)", run_case(st, model, meta, args, 0.0))
-    c = run_case(st, model, meta, args, args.local_b)
+    report("scenario 1: atom B only (core 15 Å² -> rim 60 Å²)", run_case(st, args, 0.0))
+    c = run_case(st, args, args.local_b)
     cal = report(
         f"scenario 2: + {args.local_b:g} Å² on the +x half (local resolution)",
         c,

@@ -6,7 +6,7 @@ Usage:
 Draws, for one structure at 3 and 6 Å, the radially averaged amplitude spectra of target, input and half maps
 and the half-map FSC (sim_spectra_3A.png, sim_spectra_6A.png); prints the FSC-0.143 resolution of simulated half
 maps against the requested one (3, 4.5, 6 Å; 5 seeds each) and the B recovered from spectra with and without an
-extra B. MODEL defaults to 1a28 from $DENSHARP_CORPUS (default /work/corpus), else a synthetic helix.
+extra B. MODEL defaults to 1a28 from $DENSHARP_CORPUS, else a synthetic helix.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def _model(path: str | None):
     from densharp.simulate import load_structure
 
     if path is None:
-        root = os.environ.get("DENSHARP_CORPUS", "/work/corpus")
+        root = os.environ.get("DENSHARP_CORPUS", "")
         hits = glob.glob(os.path.join(root, "structures", "*", "1a28.cif.gz"))
         path = hits[0] if hits else None
     if path is None:

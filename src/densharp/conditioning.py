@@ -4,8 +4,9 @@ Written once, here, and imported by the pair simulators (training), the model ca
 what a network is asked at inference is always something it was shown in training. A :class:`ConditioningRule`
 is recorded with every set of weights (derived from the pair configuration that trained them).
 
-- **grid voxel**: cryo-EM models are trained on voxels drawn from ``voxel_range_A``; an input voxel inside that
-  range is used as it is, anything else is resampled to the nearest end. X-ray models are trained on the grid
+- **grid voxel**: cryo-EM models are trained on voxels drawn from ``voxel_range_A`` with ``d_input`` at least
+  ``target_voxel_factor`` voxels; an input voxel inside that range is used as it is, anything else is resampled to
+  the nearest end. X-ray models are trained on the grid
   ``densharp sharpen`` puts map coefficients on, spacing ``min(voxel_range_A[1], d_input / d_per_voxel)``.
 - **target resolution**: by default ``max(target_per_d · d_input, finest)``, with the finest target
   ``max(d_target_min_A, target_voxel_factor · voxel)`` (a margin below the grid's Nyquist).
@@ -69,12 +70,21 @@ class ConditioningRule:
 
     def grid_voxel_A(self, d_input_A: float, input_voxel_A: float | None = None) -> float:
         """Isotropic voxel (Å) the model runs on for an input at ``d_input_A`` with voxel ``input_voxel_A``."""
-        lo, hi = self.voxel_range_A
+        lo, hi = self.voxel_range(d_input_A)
         if self.d_per_voxel is not None:
             return float(np.clip(d_input_A / self.d_per_voxel, lo, hi))
         if input_voxel_A is None:
             return 0.5 * (lo + hi)
         return float(np.clip(input_voxel_A, lo, hi))
+
+    def voxel_range(self, d_input_A: float) -> tuple[float, float]:
+        """Grid voxels (Å) trained for inputs at ``d_input_A``.
+
+        The range, capped so ``d_input`` spans at least ``target_voxel_factor`` voxels (training never paired a
+        coarser grid with that resolution).
+        """
+        lo, hi = self.voxel_range_A
+        return lo, max(lo, min(hi, d_input_A / self.target_voxel_factor))
 
     def finest_target_A(self, voxel_A: float) -> float:
         """Finest target resolution (Å) on a grid of ``voxel_A``."""

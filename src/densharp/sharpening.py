@@ -145,36 +145,36 @@ class SharpenOptions:
 
     def __post_init__(self) -> None:
         if self.method is not None and self.method not in (*LEARNED, *CLASSICAL):
-            raise InputError(f"method {self.method!r} is unknown; choose one of {', '.join((*LEARNED, *CLASSICAL))}")
+            raise InputError(f"`method` {self.method!r} is unknown; choose one of {', '.join((*LEARNED, *CLASSICAL))}")
         if self.model is not None and self.weights is not None:
-            raise InputError("give model (a shipped name) or weights (a file), not both")
+            raise InputError("give `model` (a shipped name) or `weights` (a file), not both")
         if self.method in CLASSICAL and (self.model or self.weights):
-            raise InputError(f"model/weights are for learned methods, not method {self.method!r}")
+            raise InputError(f"`model`/`weights` are for learned methods, not `method` {self.method!r}")
         for name in ("d_input_A", "d_target_A"):
             v = getattr(self, name)
             if v is not None and not (np.isfinite(v) and 0 < v <= 100.0):
-                raise InputError(f"{name} must be a resolution between 0 and 100 Å, got {v}")
+                raise InputError(f"`{name}` must be a resolution between 0 and 100 Å, got {v}")
         if not (np.isfinite(self.fit_low_A) and 0 < self.fit_low_A <= 100.0):
-            raise InputError(f"fit_low_A must be between 0 and 100 Å, got {self.fit_low_A}")
+            raise InputError(f"`fit_low_A` must be between 0 and 100 Å, got {self.fit_low_A}")
         if self.b_factor_A2 is not None and not (
             np.isfinite(self.b_factor_A2) and abs(self.b_factor_A2) <= MAX_ABS_B_A2
         ):
-            raise InputError(f"b_factor_A2 must be a finite B within ±{MAX_ABS_B_A2:g} Å², got {self.b_factor_A2}")
+            raise InputError(f"`b_factor_A2` must be a finite B within ±{MAX_ABS_B_A2:g} Å², got {self.b_factor_A2}")
         if self.samples != 1 and (self.samples < MIN_SAMPLES or self.samples % 2):
             raise InputError(
-                f"samples must be 1 or an even number >= {MIN_SAMPLES} (draws come in antithetic pairs), "
+                f"`samples` must be 1 or an even number >= {MIN_SAMPLES} (draws come in antithetic pairs), "
                 f"got {self.samples}"
             )
         if self.samples > 1 and self.method not in (None, "vae"):
-            raise InputError(f"samples > 1 needs a VAE (method vae), not method {self.method!r}")
+            raise InputError(f"`samples` > 1 needs a VAE (`method` vae), not `method` {self.method!r}")
         if self.batch_size < 1 or self.batch_size > 4096:
-            raise InputError(f"batch_size must be 1..4096, got {self.batch_size}")
+            raise InputError(f"`batch_size` must be 1..4096, got {self.batch_size}")
         from densharp.ml.tiling import MAX_OVERLAP
 
         if not 0.0 <= self.overlap <= MAX_OVERLAP:
-            raise InputError(f"overlap must be in [0, {MAX_OVERLAP}], got {self.overlap}")
+            raise InputError(f"`overlap` must be in [0, {MAX_OVERLAP}], got {self.overlap}")
         if not 0 <= self.seed < 2**63:
-            raise InputError(f"seed must be in [0, 2^63), got {self.seed}")
+            raise InputError(f"`seed` must be in [0, 2^63), got {self.seed}")
 
     def record(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -278,15 +278,15 @@ def plan_sharpen(inputs: SharpenInputs, options: SharpenOptions) -> SharpenPlan:
 
     method = options.method
     if method == "fsc" and inputs.kind is not InputKind.HALF_MAPS:
-        raise InputError("method fsc needs two half maps")
+        raise InputError("`method` fsc needs two half maps")
     if method == "bfactor" and options.b_factor_A2 is None:
-        raise InputError("method bfactor needs b_factor_A2 (the B applied, Å²; negative sharpens)")
+        raise InputError("`method` bfactor needs `b_factor_A2` (the B applied, Å²; negative sharpens)")
     if options.mtz_out and inputs.kind is not InputKind.MTZ:
-        raise InputError("map coefficients out (mtz_out) need MTZ input")
+        raise InputError("map coefficients out (`mtz_out`) need MTZ input")
     d, source = _resolution(inputs, options)
     grid = _working_grid(inputs)
     if d is not None and grid is not None:
-        check_resolution(d, grid, "resolution d_input_A")
+        check_resolution(d, grid, "`d_input_A`")
     modality = inputs.modality
     classical_default = "fsc" if inputs.kind is InputKind.HALF_MAPS else "autob"
 
@@ -307,18 +307,18 @@ def plan_sharpen(inputs: SharpenInputs, options: SharpenOptions) -> SharpenPlan:
     if learned:
         why = learned_unavailable()
         if why is not None:
-            raise InputError(f"learned sharpening needs {why}; or choose --method autob / fsc / bfactor")
+            raise InputError(f"learned sharpening needs {why}; or choose `method` autob, fsc or bfactor")
         arch = method or "unet"
         default = DEFAULT_MODELS.get((modality, arch)) or DEFAULT_MODELS[(Modality.EM, arch)]
         card = resolve_card(options.model, options.weights, default)
         if method is not None and method in LEARNED and card.architecture != method:
             raise InputError(
-                f"method {method} but {card.name} is a {card.architecture!r} model; use method {card.architecture}"
+                f"`method` {method} but {card.name} is a {card.architecture!r} model; use `method` {card.architecture}"
             )
         if options.samples > 1 and card.architecture != "vae":
-            raise InputError(f"samples={options.samples} needs a VAE model; {card.name} is a {card.architecture!r}")
+            raise InputError(f"`samples` {options.samples} needs a VAE model; {card.name} is a {card.architecture!r}")
         if d is None:
-            raise InputError("a learned model needs the input's resolution (d_input_A, or half maps)")
+            raise InputError("a learned model needs the input's resolution (`d_input_A`, or half maps)")
         reasons = card.domain_reasons(modality, d)
         domain = {"inside": not reasons, "reasons": reasons, "forced": bool(reasons and options.force)}
         grid_v = card.conditioning.grid_voxel_A(d) if inputs.kind is InputKind.MTZ else None
@@ -335,10 +335,10 @@ def plan_sharpen(inputs: SharpenInputs, options: SharpenOptions) -> SharpenPlan:
                 fallback=fallback,
                 grid_voxel_A=None if inputs.kind is not InputKind.MTZ else d / 3.0,
                 notes=(f"input outside {card.name}'s training domain ({'; '.join(reasons)}); "
-                       f"falling back to {classical_default} (force runs the model anyway)",),
+                       f"falling back to {classical_default} (`force` runs the model anyway)",),
             )  # fmt: skip
         if reasons:
-            notes.append(f"input outside the model's domain ({'; '.join(reasons)}); running it anyway (forced)")
+            notes.append(f"input outside the model's domain ({'; '.join(reasons)}); running it anyway (`force`)")
         return SharpenPlan(
             method=card.architecture,
             choice=choice,
@@ -352,7 +352,7 @@ def plan_sharpen(inputs: SharpenInputs, options: SharpenOptions) -> SharpenPlan:
         )
     method = method or classical_default
     if method in ("autob", "fsc") and d is None and inputs.kind is InputKind.MAP:
-        raise InputError("autob needs the map's resolution (d_input_A), or give half maps")
+        raise InputError("autob needs the map's resolution (`d_input_A`), or give half maps")
     return SharpenPlan(
         method=method,
         choice=choice or f"default: {method}",
@@ -425,6 +425,8 @@ def run_sharpen(plan: SharpenPlan, inputs: SharpenInputs, loaded: LoadedModel | 
         "result": result,
         "runtime_s": round(time.perf_counter() - t0, 3),
     }
+    if "weights_sha256" in result and "model" in record:
+        record["model"]["sha256"] = result["weights_sha256"]  # what was loaded (a user's file has no pinned one)
     if mtz_info is not None:
         record["mtz"] = mtz_info
     if sd is not None:
@@ -474,7 +476,7 @@ def _learned(
         progress=opts.progress or None,
         seed=opts.seed,
     )
-    result: dict[str, Any] = {"learned": r.meta}
+    result: dict[str, Any] = {"learned": r.meta, "weights_sha256": model.sha256}
     if inputs.kind is InputKind.HALF_MAPS:
         result["input"] = "mean of the two half maps (each half alone carries noise the models never saw)"
     return r.map, r.sd, result
@@ -510,7 +512,7 @@ def plan_for_model(inputs: SharpenInputs, options: SharpenOptions, card: ModelCa
     """
     d, source = _resolution(inputs, options)
     if d is None:
-        raise InputError("a learned model needs the input's resolution (d_input_A, or half maps)")
+        raise InputError("a learned model needs the input's resolution (`d_input_A`, or half maps)")
     reasons = card.domain_reasons(inputs.modality, d)
     return SharpenPlan(
         method=card.architecture,

@@ -89,7 +89,7 @@ def test_evaluate_cli_target_from_model(tmp_path, two_chains, small_case):
     assert t.same_grid(like) and float(t.data_zyx.max()) > 0
     p = tmp_path / "m.mrc"
     write_map(p, t)
-    assert main(["evaluate", str(p), "--model", str(model), "--resolution", "3"]) == 0
+    assert main(["evaluate", str(p), "--structure", str(model), "--resolution", "3"]) == 0
     assert main(["evaluate", str(p), "--model", str(model)]) == 2
 
 

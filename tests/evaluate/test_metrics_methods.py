@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 
@@ -78,8 +76,7 @@ def test_global_filter_oracle_beats_identity_and_autob(small_case):
 
 
 def test_registry_fake_method_and_unavailable_learned(small_case, monkeypatch):
-    monkeypatch.setitem(sys.modules, "densharp.ml.sharpen", None)  # the learned code is absent
-    monkeypatch.setattr("densharp.evaluate.methods._MODEL_CACHE", {})
+    monkeypatch.setattr("densharp.sharpening.learned_unavailable", lambda: "torch not installed")
 
     def fake(m, d, half_maps=None, target=None):
         from densharp.fourier import apply_bfactor
@@ -101,7 +98,7 @@ def test_registry_fake_method_and_unavailable_learned(small_case, monkeypatch):
         unregister_method("fake-b40")
     assert "fake-b40" not in METHODS
     m = rec["methods"]
-    assert "learned sharpening code not installed" in m["unet"]["skipped"]
+    assert "learned sharpening unavailable: torch not installed" in m["unet"]["skipped"]
     assert m["vae"]["skipped"]
     assert m["fake-b40"]["has_sd"] is True and "sd:fake-b40" in rec["slices"]
     assert "half_fsc" in m["autob"] and "half_fsc" not in m["fsc"]  # fsc needs both halves: no model-free check

@@ -30,23 +30,48 @@ def tiny_model(arch: str = "unet", seed: int = 0, perturb: bool = False) -> torc
 def export_tiny(
     model: torch.nn.Module,
     path: Path,
-    voxel: float = 1.0,
     patch: int = 16,
-    modality: str = "cryo-em",
+    modality: str = "em",
     res_range: tuple[float, float] = (2.5, 8.0),
-    voxel_range: tuple[float, float] = (0.5, 2.0),
+    voxel_range: tuple[float, float] = (0.9, 1.2),
+    normalisation: str = "robust-map",
 ) -> str:
-    """Export ``model`` as densharp weights at ``path``; return the sha256."""
+    """Export ``model`` as densharp weights at ``path`` (its card as ``densharp train`` records it); the sha256."""
+    if modality == "xray":
+        pair = {"d_input_range_A": list(res_range), "voxel_A": voxel_range[1], "d_target_min_A": 1.5}
+    else:
+        pair = {"d_input_range_A": list(res_range), "voxel_size_range_A": list(voxel_range), "d_target_min_A": 2.0}
     ckpt = {
         "model_name": model.name,
         "model_kwargs": model_kwargs(model),
         "state_dict": model.state_dict(),
-        "voxel_size_A": voxel,
         "patch_size_zyx": [patch] * 3,
         "resolution_range_A": list(res_range),
-        "normalisation": {"kind": "zscore", "over": "map"},
+        "normalisation": {"kind": normalisation},
+        "data_manifest": {"modality": modality, "pair_config": pair},
     }
-    return export_weights(ckpt, path, modality=modality, voxel_range_A=list(voxel_range))
+    return export_weights(ckpt, path)
+
+
+def load_tiny(path: Path):
+    """The :class:`~densharp.ml.sharpen.LoadedModel` of weights exported by :func:`export_tiny`."""
+    from densharp.ml.registry import file_card
+    from densharp.ml.sharpen import load_model
+
+    return load_model(file_card(path))
+
+
+def registry_folder(folder: Path, entries: dict[str, tuple[Path, str]]) -> Path:
+    """A weights folder (for ``DENSHARP_WEIGHTS_DIR``) holding ``name -> (weights file, sha256)``."""
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    models = {}
+    for name, (src, sha) in entries.items():
+        (folder / f"{name}.safetensors").write_bytes(src.read_bytes())
+        models[name] = {"file": f"{name}.safetensors", "sha256": sha}
+    (folder / "registry.json").write_text(json.dumps({"models": models}))
+    return folder
 
 
 def blob_map(

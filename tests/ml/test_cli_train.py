@@ -15,7 +15,15 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from densharp.cli import main  # noqa: E402
-from densharp.ml.corpus_data import CorpusPairs, evaluate_fn, make_validation_set  # noqa: E402
+from densharp.evaluate.validation import evaluate_fn, make_validation_set  # noqa: E402
+from densharp.ml.sharpen import predict_patch  # noqa: E402
+from densharp.normalisation import NormKind  # noqa: E402
+from densharp.simulate.corpus_pairs import CorpusPairs  # noqa: E402
+
+
+def _predict(model, case):
+    return predict_patch(model, case, NormKind.ROBUST_MAP)
+
 
 torch.set_num_threads(1)
 
@@ -67,7 +75,7 @@ def _rows(out):
 
 def _args(corpus, cfg, out, *extra):
     return [
-        "train", "--model", "unet", "--config", str(cfg), "--corpus", str(corpus), "-o", str(out),
+        "train", "--arch", "unet", "--config", str(cfg), "--corpus", str(corpus), "-o", str(out),
         "--patch", "16", "--batch-size", "2", "--val-cases", "2", "--eval-interval", "2",
         "--device", "cpu", "--precision", "fp32", "--threads", "1", "-q", *extra,
     ]  # fmt: skip
@@ -80,11 +88,12 @@ def test_corpus_pairs_deterministic_and_balanced(tiny_corpus):
     a, b = cp(3, 5), pickle.loads(pickle.dumps(cp))(3, 5)  # picklable for DataLoader workers and DDP ranks
     assert a["input"].shape == (16, 16, 16) and np.array_equal(a["input"], b["input"])
     assert {cp.choose(0, i) for i in range(40)} == {0, 1}
-    cases = make_validation_set(root, "val", n=3, patch=16)
+    assert a["norm_box"] is not None and a["norm_box"].scale > 0  # the whole box's statistics (per-map models)
+    cases = make_validation_set(root, "em", "val", n=3, patch=16)
     assert [c["bin"] for c in cases] == ["2.5-3.5", "3.5-5", "5-8"]
     from densharp.ml.nets import build_model
 
-    res = evaluate_fn(cases)(build_model("unet", base_channels=4, depth=2))
+    res = evaluate_fn(cases, _predict)(build_model("unet", base_channels=4, depth=2))
     assert {"rscc", "rscc_identity", "rscc_autob", "rscc_bin_3.5-5"} <= set(res)
 
 
@@ -123,7 +132,7 @@ def test_cli_train_end_to_end_and_resume(tiny_corpus, tmp_path, capsys):
 
 # ------------------------------------------------------------------------------------------- X-ray mode
 def test_crystal_pairs_deterministic_wrapped_and_correlated(tiny_corpus):
-    from densharp.ml.crystal_data import CrystalPairs, make_crystal_validation_set, wrap_patch
+    from densharp.simulate.crystal_pairs import CrystalPairs, wrap_patch
 
     root, _ = tiny_corpus
     cp = CrystalPairs(root, "train", patch=16)
@@ -141,11 +150,11 @@ def test_crystal_pairs_deterministic_wrapped_and_correlated(tiny_corpus):
     g = np.arange(5 * 6 * 7, dtype=np.float32).reshape(5, 6, 7)
     w = wrap_patch(g, (-2, 4, 6), 8)
     assert w.shape == (8, 8, 8) and w[0, 0, 0] == g[3, 4, 6] and w[2, 2, 1] == g[0, 0, 0]
-    cases = make_crystal_validation_set(root, "val", n=3, patch=16)
+    cases = make_validation_set(root, "xray", "val", n=3, patch=16)
     assert [c["bin"] for c in cases] == ["1.8-2.5", "2.5-3.2", "3.2-4"]
     from densharp.ml.nets import build_model
 
-    res = evaluate_fn(cases)(build_model("unet", base_channels=4, depth=2))
+    res = evaluate_fn(cases, _predict)(build_model("unet", base_channels=4, depth=2))
     assert {"rscc", "rscc_identity", "rscc_bin_2.5-3.2"} <= set(res)
 
 
@@ -154,9 +163,9 @@ def test_cli_train_xray(tiny_corpus, tmp_path):
     out = tmp_path / "xray"
     assert main(_args(root, cfg, out, "--steps", "2", "--modality", "xray")) == 0
     conf = json.loads((out / "config.json").read_text())
-    assert conf["modality"] == "x-ray" and conf["data"]["train"]["modality"] == "x-ray"
-    assert "voxel_A" in conf["data"]["pair_config"]
+    assert conf["modality"] == "xray" and conf["data"]["train"]["modality"] == "xray"
+    assert "voxel_A" in conf["data"]["pair_config"] and conf["data"]["pair_config"]["conditioning"]["d_per_voxel"]
     ck = torch.load(out / "last.pt", weights_only=True)
-    assert ck["step"] == 2 and ck["data_manifest"]["modality"] == "x-ray"
+    assert ck["step"] == 2 and ck["data_manifest"]["modality"] == "xray"
     assert ck["resolution_range_A"] == [1.8, 4.0]
     assert [int(float(r["step"])) for r in _rows(out)] == [2]

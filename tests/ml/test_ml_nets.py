@@ -15,7 +15,6 @@ SHAPE_TABLE = [
     ("unet", {"in_channels": 2, "out_channels": 1, "residual": False, "base_channels": 4, "depth": 2}, (1, 2, 8, 8, 8)),
     ("vae", {"base_channels": 4, "depth": 2, "latent_dim": 6, "encoder_channels": 4}, (2, 1, 16, 12, 8)),
     ("vae", {"base_channels": 4, "depth": 1, "latent_dim": 2, "encoder_depth": 1}, (1, 1, 6, 4, 2)),
-    ("vae", {"base_channels": 4, "depth": 2, "latent_gate": True, "encoder_channels": 4}, (1, 1, 8, 12, 16)),
     ("report-vae", {"base_channels": 4, "depth": 2, "input_size_zyx": (16, 12, 8), "latent_dim": 8}, (2, 1, 16, 12, 8)),
     ("report-vae", {"base_channels": 4, "depth": 3, "input_size_zyx": [16, 16, 16]}, (1, 1, 16, 16, 16)),
 ]

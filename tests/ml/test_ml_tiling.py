@@ -1,15 +1,12 @@
+"""The tiler (pure numpy): pointwise predictors reproduce the map, masks skip tiles, cells wrap, outputs blend."""
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-torch = pytest.importorskip("torch")
-
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from densharp.errors import InputError  # noqa: E402
-from densharp.ml.tiling import gaussian_weight, sliding_window, window_starts  # noqa: E402
-
-torch.set_num_threads(1)
+from densharp.errors import InputError
+from densharp.ml.tiling import gaussian_weight, sliding_window, window_starts
 
 sizes = st.integers(1, 20)
 patches = st.integers(1, 12)
@@ -27,23 +24,22 @@ patches = st.integers(1, 12)
 )
 def test_pointwise_predictors_reproduce_input(shape, patch, overlap, periodic, batch, pad, seed):
     vol = np.random.default_rng(seed).normal(size=shape).astype(np.float32)
-    ident = sliding_window(vol, lambda t: t, patch, overlap=overlap, batch_size=batch, periodic=periodic, pad_mode=pad)
+    kw = dict(overlap=overlap, batch_size=batch, periodic=periodic, pad_mode=pad)
+    ident = sliding_window(vol, lambda t: t, patch, **kw).map
     assert ident.shape == vol.shape and ident.dtype == np.float32
     np.testing.assert_allclose(ident, vol, atol=1e-5, rtol=0)
-    plus = sliding_window(
-        vol, lambda t: t + 1, patch, overlap=overlap, batch_size=batch, periodic=periodic, pad_mode=pad
-    )
-    np.testing.assert_allclose(plus, vol + 1, atol=1e-5, rtol=0)
+    both = sliding_window(vol, lambda t: {"map": t + 1, "sd": 0 * t + 2}, patch, **kw)
+    np.testing.assert_allclose(both.outputs["map"], vol + 1, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(both.outputs["sd"], 2, atol=1e-5, rtol=0)  # blended in the same pass
+    assert both.n_tiles >= 1
 
 
-def test_numpy_predictor_and_progress_callback():
+def test_progress_callback_counts_the_tiles():
     vol = np.arange(10 * 9 * 7, dtype=np.float32).reshape(10, 9, 7)
     calls = []
-    out = sliding_window(
-        vol, lambda t: t.numpy() * 2, (4, 4, 4), overlap=0.5, progress=lambda d, n: calls.append((d, n))
-    )
-    np.testing.assert_allclose(out, 2 * vol, rtol=1e-6)
-    assert calls[-1][0] == calls[-1][1] > 1
+    res = sliding_window(vol, lambda t: t * 2, (4, 4, 4), overlap=0.5, progress=lambda d, n: calls.append((d, n)))
+    np.testing.assert_allclose(res.map, 2 * vol, rtol=1e-6)
+    assert calls[-1][0] == calls[-1][1] == res.n_tiles > 1
 
 
 def test_mask_skips_tiles_and_keeps_input():
@@ -56,20 +52,22 @@ def test_mask_skips_tiles_and_keeps_input():
         n_tiles.append(t.shape[0])
         return t + 1
 
-    out = sliding_window(vol, predict, 8, overlap=0.0, batch_size=1, mask_zyx=mask)
-    assert sum(n_tiles) == 1  # only the tile containing the mask
+    res = sliding_window(vol, predict, 8, overlap=0.0, batch_size=1, mask_zyx=mask)
+    out = res.map
+    assert sum(n_tiles) == 1 == res.n_tiles  # only the tile containing the mask
     np.testing.assert_allclose(out[:8, :8, :8], vol[:8, :8, :8] + 1, atol=1e-5)
     np.testing.assert_array_equal(out[8:], vol[8:])
     empty = sliding_window(vol, predict, 8, mask_zyx=np.zeros(vol.shape, dtype=bool))
-    np.testing.assert_array_equal(empty, vol)
+    np.testing.assert_array_equal(empty.map, vol)
+    assert empty.n_tiles == 0
 
 
 def test_periodic_tiles_wrap_across_edges():
     # a predictor that sees a wrapped tile must find the map's neighbours across the edge
     vol = np.random.default_rng(1).normal(size=(12, 10, 8)).astype(np.float32)
     seen = []
-    sliding_window(vol, lambda t: (seen.append(t.clone()), t)[1], (8, 8, 8), overlap=0.5, periodic=True)
-    tiles = torch.cat(seen)[:, 0].numpy()
+    sliding_window(vol, lambda t: (seen.append(t.copy()), t)[1], (8, 8, 8), overlap=0.5, periodic=True)
+    tiles = np.concatenate(seen)[:, 0]
     wrapped = np.take(np.take(np.take(vol, np.arange(8, 16) % 12, 0), np.arange(8) % 10, 1), np.arange(8) % 8, 2)
     assert any(np.array_equal(t, wrapped) for t in tiles)
 
@@ -85,21 +83,10 @@ def test_window_starts_snap_to_edge():
 def test_bad_arguments():
     vol = np.zeros((4, 4, 4), dtype=np.float32)
     with pytest.raises(InputError):
-        sliding_window(vol, lambda t: t, 4, overlap=1.0)
+        sliding_window(vol, lambda t: t, 4, overlap=0.95)
     with pytest.raises(InputError):
         sliding_window(vol[0], lambda t: t, 4)
     with pytest.raises(InputError):
         sliding_window(vol, lambda t: t[:, :, :2], 4)
     with pytest.raises(InputError):
         sliding_window(vol, lambda t: t, 4, mask_zyx=np.ones((4, 4, 3), bool))
-
-
-def test_model_predictor_identity_on_whole_map():
-    from densharp.ml.infer import predict_map
-    from densharp.ml.nets import build_model
-
-    vol = np.random.default_rng(2).normal(3.0, 2.0, size=(20, 13, 9)).astype(np.float32)
-    model = build_model("unet", base_channels=4, depth=2)
-    out, stats = predict_map(vol, model, cond=[1 / 4.0, 1 / 2.0, 1.0], patch_zyx=8, device="cpu", precision="fp32")
-    np.testing.assert_allclose(out, vol, atol=1e-4)
-    assert stats["kind"] == "zscore"

@@ -11,18 +11,11 @@ from ml_synth import blob_pair  # noqa: E402
 from ml_synth import tiny_train_config as _cfg  # noqa: E402
 
 from densharp.errors import CheckpointError, InputError  # noqa: E402
-from densharp.ml.checkpoint import (  # noqa: E402
-    export_weights,
-    load_checkpoint,
-    load_shipped,
-    load_weights,
-    read_checkpoint,
-    save_checkpoint,
-    shipped_models,
-)
+from densharp.ml.checkpoint import export_weights, load_checkpoint, load_weights, read_checkpoint, save_checkpoint  # noqa: E402
 from densharp.ml.data import PairDataset, collate_pairs  # noqa: E402
-from densharp.ml.losses import sharpening_loss  # noqa: E402
+from densharp.ml.losses import LossSettings  # noqa: E402
 from densharp.ml.nets import build_model  # noqa: E402
+from densharp.ml.registry import file_card, shipped_card, shipped_registry  # noqa: E402
 from densharp.ml.train import lr_at, make_optimizer, train  # noqa: E402
 
 torch.set_num_threads(1)
@@ -69,10 +62,8 @@ def test_one_step_lowers_the_loss(name):
     opt = make_optimizer(model, cfg)
     b = _batch()
 
-    def loss_now():
-        out = model(b["input"], b["cond"], b["target"]) if name != "unet" else model(b["input"], b["cond"])
-        pred, kl = out if isinstance(out, tuple) else (out, None)
-        return sharpening_loss(pred, b["target"], kl, beta=0.01)[0]
+    def loss_now():  # each network owns its loss; the loop calls it the same way for all
+        return model.training_loss(model, b["input"], b["cond"], b["target"], LossSettings(beta=0.01), 0)[0]
 
     before = loss_now()
     opt.zero_grad()
@@ -137,36 +128,36 @@ def test_safetensors_round_trip_and_sha(tmp_path):
     torch.manual_seed(0)
     model = build_model("vae", **TINY["vae"])
     torch.nn.init.normal_(model.head.weight, std=0.1)
+    pair = {"d_input_range_A": [2.5, 6.0], "voxel_A": 1.0, "d_target_min_A": 1.5}
     save_checkpoint(
         tmp_path / "m.pt",
         model,
-        voxel_size_A=1.1,
         resolution_range_A=(2.5, 6.0),
         patch_size_zyx=(16, 16, 16),
-        normalisation={"kind": "zscore", "over": "map"},
+        normalisation={"kind": "robust-map"},
+        data_manifest={"modality": "xray", "pair_config": pair},
     )
-    sha = export_weights(tmp_path / "m.pt", tmp_path / "w.safetensors", modality="x-ray", noise_model="gaussian")
-    loaded, meta = load_weights(tmp_path / "w.safetensors", expected_sha256=sha)
-    assert meta["architecture"] == "vae" and meta["voxel_size_A"] == 1.1 and meta["sha256"] == sha
-    assert meta["training_domain"]["modality"] == "x-ray" and meta["training_domain"]["resolution_range_A"] == [
-        2.5,
-        6.0,
-    ]
-    assert meta["normalisation"]["kind"] == "zscore"
+    sha = export_weights(tmp_path / "m.pt", tmp_path / "w.safetensors")
+    card = file_card(tmp_path / "w.safetensors")
+    assert card.architecture == "vae" and card.modality.value == "xray" and card.resolution_range_A == (2.5, 6.0)
+    assert card.normalisation.value == "robust-map" and card.conditioning.d_per_voxel == 2.5
+    loaded, digest = load_weights(card)
+    assert digest == sha
     x, c = torch.randn(1, 1, 8, 8, 8), torch.rand(1, 3)
     with torch.no_grad():
         assert torch.equal(model.eval().predict(x, c), loaded.predict(x, c))
-    with pytest.raises(CheckpointError):
-        load_weights(tmp_path / "w.safetensors", expected_sha256="0" * 64)
-    with pytest.raises(CheckpointError):
-        load_weights(tmp_path / "nothing.safetensors")
+    from dataclasses import replace
+
+    with pytest.raises(CheckpointError, match="pinned"):
+        load_weights(replace(card, sha256="0" * 64))
+    with pytest.raises(InputError, match="not found"):
+        file_card(tmp_path / "nothing.safetensors")
 
 
 def test_shipped_registry_loader():
-    reg = shipped_models()
-    assert isinstance(reg, dict)
-    with pytest.raises(InputError):
-        load_shipped("no-such-model")
+    assert isinstance(shipped_registry(), dict)
+    with pytest.raises(InputError, match="unknown shipped model"):
+        shipped_card("no-such-model")
 
 
 def test_same_seed_same_first_loss(tmp_path):

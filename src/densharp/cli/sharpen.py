@@ -45,7 +45,7 @@ from densharp.cli._args import (
     resolve_mask,
     sidecar_path,
 )
-from densharp.errors import InputError
+from densharp.errors import CheckpointError, InputError
 from densharp.sharpening import CLASSICAL, LEARNED
 
 log = logging.getLogger("densharp.sharpen")
@@ -61,6 +61,8 @@ FLAGS = {
     "samples": "--samples",
     "overlap": "--overlap",
     "seed": "--seed",
+    "model": "--model",
+    "weights": "--weights",
     "model/weights": "--model/--weights",
     "method": "--method",
     "force": "--force",
@@ -104,8 +106,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 
 def with_flags(msg: str) -> str:
-    """A library message with its parameter names replaced by the flags that set them."""
-    return re.sub("|".join(re.escape(k) for k in sorted(FLAGS, key=len, reverse=True)), lambda mt: FLAGS[mt[0]], msg)
+    """A library message with its parameter names (written `name`) replaced by the flags that set them."""
+    return re.sub(r"`([A-Za-z0-9_/]+)`", lambda mt: FLAGS.get(mt[1], mt[1]), msg)
 
 
 def options_from_args(args: argparse.Namespace) -> Any:
@@ -246,6 +248,8 @@ def run_one(args: argparse.Namespace, inp: Path | None, out: Path) -> dict[str, 
             plan = plan_sharpen(inputs, options)
         except InputError as exc:
             raise InputError(with_flags(f"{inputs.label}: {exc}")) from None
+        except CheckpointError as exc:  # the weights named (or shipped) cannot be used: bad input, exit 2
+            raise InputError(str(exc)) from None
         log.info("method %s (%s); resolution %s Å (%s)", plan.method, plan.choice,
                  "-" if plan.d_input_A is None else f"{plan.d_input_A:.3f}", plan.resolution_source)  # fmt: skip
         for note in plan.notes:
@@ -254,6 +258,8 @@ def run_one(args: argparse.Namespace, inp: Path | None, out: Path) -> dict[str, 
             outcome = run_sharpen(plan, inputs)
         except InputError as exc:
             raise InputError(with_flags(str(exc))) from None
+        except CheckpointError as exc:
+            raise InputError(str(exc)) from None
         for note in outcome.record["result"].get("notes", []):
             log.warning("warning: %s", note)
         record = {"command": "sharpen", "output": str(out), **outcome.record, "inputs_sha256": shas}

@@ -124,7 +124,7 @@ def card_from_metadata(name: str, path: str, sha256: str | None, meta: Mapping[s
         if not patch:
             raise KeyError("patch_size_zyx")
         patch_zyx = tuple(int(p) for p in patch)
-        rr = meta.get("resolution_range_A") or domain.get("resolution_range_A")
+        rr = _json(meta.get("resolution_range_A")) or domain.get("resolution_range_A")
         if not rr:
             raise KeyError("resolution_range_A")
         res_range = (float(rr[0]), float(rr[1]))
@@ -160,7 +160,7 @@ def card_from_metadata(name: str, path: str, sha256: str | None, meta: Mapping[s
 
 
 def _json(v: Any) -> Any:
-    return json.loads(v) if isinstance(v, str) and v[:1] in "[{" else v
+    return json.loads(v) if isinstance(v, str) and v[:1] in ("[", "{", '"') else v
 
 
 # ----------------------------------------------------------------------------------------------- registry
@@ -190,8 +190,23 @@ def shipped_cards() -> dict[str, ModelCard]:
     out = {}
     for name, entry in shipped_registry().items():
         path = weights_dir().joinpath(str(entry.get("file", "")))
-        out[name] = card_from_metadata(name, str(path), entry.get("sha256"), entry.get("metadata") or {})
+        meta = dict(entry.get("metadata") or {})
+        if "model_kwargs" not in meta:  # a short registry entry: the weights header holds the rest of the card
+            meta = _header_metadata(path, name) | meta
+        out[name] = card_from_metadata(name, str(path), entry.get("sha256"), meta)
     return out
+
+
+def _header_metadata(path: Any, name: str) -> dict[str, str]:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            if len(head) == 8:
+                (n,) = struct.unpack("<Q", head)
+                head += fh.read(min(n, MAX_HEADER_BYTES))
+    except OSError as exc:
+        raise CheckpointError(f"{name}: weights file {path} cannot be read ({exc}); reinstall densharp") from exc
+    return read_safetensors_metadata(head, name)
 
 
 def shipped_card(name: str) -> ModelCard:
@@ -237,12 +252,7 @@ def file_card(path: str | os.PathLike[str]) -> ModelCard:
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: weights file not found; check the path (or use --model NAME for shipped weights)")
-    with open(p, "rb") as fh:
-        head = fh.read(8)
-        if len(head) == 8:
-            (n,) = struct.unpack("<Q", head)
-            head += fh.read(min(n, MAX_HEADER_BYTES))
-    meta = read_safetensors_metadata(head, str(p))
+    meta = _header_metadata(p, str(p))
     if meta.get("format") != WEIGHTS_FORMAT:
         raise CheckpointError(
             f"{p}: not a densharp weights file (format {meta.get('format')!r}); export it with densharp"

@@ -4,9 +4,9 @@ Pure computation (no file I/O). What a model is asked follows its card (:mod:`de
 are the ones training used (:mod:`densharp.conditioning`, :mod:`densharp.normalisation`). The steps of
 :func:`sharpen_learned`:
 
-1. **Grid**: an isotropic input whose voxel lies inside the model's trained voxel range runs as it is; any other
-   (anisotropic, finer or coarser) is Fourier-resampled (spectrum crop / zero-pad, periodic) to the rule's grid
-   voxel, keeping the box extent exactly (the voxel used is ``extent / n'``).
+1. **Grid**: an input whose voxels lie inside the model's trained voxel range and agree within 5 % runs as it is;
+   any other (anisotropic, finer or coarser) is Fourier-resampled (spectrum crop / zero-pad, periodic) to the rule's
+   grid voxel, keeping the box extent exactly (the voxel used is ``extent / n'`` per axis).
 2. **Input filter and normalisation as in training**: the map is low-passed at ``d_input``; a ``robust-map``
    model normalises it once with the whole map's statistics, a legacy ``zscore-patch`` model each tile.
 3. **Conditioning**: ``[1/d_input, 1/d_target, voxel]``; the default target is the rule's, a target finer than
@@ -34,8 +34,9 @@ from densharp.ml.registry import ModelCard
 from densharp.normalisation import NormKind, denormalise, norm_stats, normalise
 from densharp.volume import DensityMap
 
-#: relative voxel-size spread below which a map counts as isotropic (no resampling for that reason)
-VOXEL_RTOL = 1e-3
+#: relative voxel-size spread a map may have and still run on its own grid (crystal cells are cell/n per axis, a
+#: few per cent apart, in training too); beyond it, or outside the trained voxel range, the map is resampled
+VOXEL_RTOL = 0.05
 
 
 @dataclass(frozen=True)
@@ -70,17 +71,23 @@ class LearnedResult:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def model_grid(m: DensityMap, card: ModelCard, d_input_A: float) -> tuple[tuple[int, int, int], float, bool]:
-    """``(shape_zyx, voxel_A, resampled)`` of the grid the model runs on for map ``m`` (conditioning rule)."""
+def model_grid(
+    m: DensityMap, card: ModelCard, d_input_A: float
+) -> tuple[tuple[int, int, int], tuple[float, float, float], bool]:
+    """``(shape_zyx, voxel_xyz_A, resampled)`` of the grid the model runs on for map ``m`` (conditioning rule).
+
+    The box extent is kept exactly, so a resampled grid's voxel is ``extent / n'`` per axis (within half a voxel
+    over the box of the rule's); the model is conditioned on their mean.
+    """
     vox = np.asarray(m.voxel_size_zyx_A)
-    lo, hi = card.conditioning.voxel_range_A
-    isotropic = float(np.ptp(vox)) <= VOXEL_RTOL * float(vox.max())
-    if isotropic and lo * (1 - VOXEL_RTOL) <= float(vox.max()) <= hi * (1 + VOXEL_RTOL):
-        return m.shape_zyx, float(vox.mean()), False
+    lo, hi = card.conditioning.voxel_range(d_input_A)
+    near_isotropic = float(np.ptp(vox)) <= VOXEL_RTOL * float(vox.max())
+    if near_isotropic and lo * (1 - 1e-3) <= float(vox.min()) and float(vox.max()) <= hi * (1 + 1e-3):
+        return m.shape_zyx, m.voxel_size_xyz_A, False
     v = card.conditioning.grid_voxel_A(d_input_A, float(vox.max()))
     shape = tuple(max(1, round(n * vv / v)) for n, vv in zip(m.shape_zyx, vox))
-    used = float(np.mean([n * vv / nn for n, vv, nn in zip(m.shape_zyx, vox, shape)]))
-    return shape, used, True  # type: ignore[return-value]
+    used_zyx = [n * vv / nn for n, vv, nn in zip(m.shape_zyx, vox, shape)]
+    return shape, (used_zyx[2], used_zyx[1], used_zyx[0]), True  # type: ignore[return-value]
 
 
 def target_resolution_A(card: ModelCard, d_input_A: float, voxel_A: float, d_target_A: float | None) -> float:
@@ -97,12 +104,12 @@ def target_resolution_A(card: ModelCard, d_input_A: float, voxel_A: float, d_tar
     finest = rule.finest_target_A(voxel_A)
     if d_target_A < finest - 1e-6:
         raise InputError(
-            f"target resolution d_target_A={d_target_A:g} Å is finer than {card.name} supports ({finest:g} Å "
+            f"target resolution `d_target_A` {d_target_A:g} Å is finer than {card.name} supports ({finest:g} Å "
             f"on its {voxel_A:.3g} Å grid); ask for {finest:g} Å or coarser"
         )
     if d_target_A > d_input_A + 1e-6:
         raise InputError(
-            f"target resolution d_target_A={d_target_A:g} Å is coarser than the input's {d_input_A:g} Å; a "
+            f"target resolution `d_target_A` {d_target_A:g} Å is coarser than the input's {d_input_A:g} Å; a "
             "sharpening target lies between the finest supported and the input resolution"
         )
     return float(d_target_A)
@@ -194,19 +201,20 @@ def sharpen_learned(
     if not m.is_orthogonal:
         raise InputError("learned sharpening needs an orthogonal cell; this map's cell angles are not 90°")
     if not (np.isfinite(d_input_A) and d_input_A > 0):
-        raise InputError(f"input resolution d_input_A must be a positive number of Å, got {d_input_A}")
+        raise InputError(f"input resolution `d_input_A` must be a positive number of Å, got {d_input_A}")
     if samples < 1:
-        raise InputError(f"samples must be >= 1, got {samples}")
+        raise InputError(f"`samples` must be >= 1, got {samples}")
     if samples > 1 and not hasattr(loaded.module, "sample"):
-        raise InputError(f"samples={samples} needs a VAE model; {card.name} is a {card.architecture!r} model")
+        raise InputError(f"`samples` {samples} needs a VAE model; {card.name} is a {card.architecture!r} model")
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
 
     shape = m.shape_zyx
-    grid_shape, v_used, resample = model_grid(m, card, d_input_A)
+    grid_shape, vox_grid, resample = model_grid(m, card, d_input_A)
+    v_used = float(np.mean(vox_grid))
     d_t = target_resolution_A(card, d_input_A, v_used, d_target_A)
     x_grid = fourier_resample(m.data_zyx, grid_shape) if resample else m.data_zyx
-    on_grid = DensityMap(x_grid, (v_used,) * 3) if resample else m
+    on_grid = DensityMap(x_grid, vox_grid) if resample else m
     model_in = prefilter_input(on_grid, d_input_A).data_zyx
     stats = norm_stats(model_in, card.normalisation, on_grid.voxel_size_xyz_A) if card.normalisation.per_map else None
     w = None
@@ -253,6 +261,7 @@ def sharpen_learned(
             "resampled": bool(resample),
             "shape_zyx": list(grid_shape),
             "voxel_A": round(v_used, 6),
+            "voxel_xyz_A": [round(v, 6) for v in vox_grid],
             "method": "fourier (spectrum crop/zero-pad)" if resample else "input grid",
         },
         "normalisation": {"kind": card.normalisation.value, **(stats.to_dict() if stats else {"over": "each tile"})},

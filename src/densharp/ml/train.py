@@ -132,11 +132,6 @@ class TrainConfig:
             raise InputError(f"train: energy_weight must be >= 0 and energy_samples >= 2, got {self}")
         if self.energy_weight > 0 and self.model_name != "vae":
             raise InputError(f"train: energy_weight needs a sampling model ('vae'), not {self.model_name!r}")
-        if self.init_from is not None and os.path.isabs(str(self.init_from)):
-            raise InputError(
-                f"train: init_from {self.init_from!r} is an absolute path; give a shipped model name or a path "
-                "relative to the working folder, so the config works on any machine"
-            )
         if self.best_mode not in ("max", "min"):
             raise InputError(f"train: best_mode must be 'max' or 'min', got {self.best_mode!r}")
         object.__setattr__(self, "normalisation", NormKind.parse(self.normalisation).value)

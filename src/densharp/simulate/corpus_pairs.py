@@ -29,6 +29,27 @@ from densharp.errors import InputError
 from densharp.normalisation import NormKind, norm_stats
 from densharp.simulate.pairs import PairConfig, make_pair, random_patch
 
+#: environment variable naming the corpus folder for benchmarks and scripts (no machine-specific default)
+CORPUS_ENV = "DENSHARP_CORPUS"
+
+
+def corpus_root(path: str | os.PathLike[str] | None) -> Path:
+    """The corpus folder: ``path`` if given, else ``$DENSHARP_CORPUS``.
+
+    Raises
+    ------
+    InputError
+        Neither is set.
+    """
+    if path is not None:
+        return Path(path)
+    env = os.environ.get(CORPUS_ENV)
+    if not env:
+        raise InputError(
+            f"no corpus given: pass --corpus DIR or set {CORPUS_ENV} (make one with 'densharp corpus fetch')"
+        )
+    return Path(env)
+
 
 def read_corpus_manifest(corpus_dir: str | os.PathLike[str], split: str) -> list[dict[str, Any]]:
     """Entries of ``split`` in ``corpus_dir/manifest.json`` whose structure file exists, sorted by name.
