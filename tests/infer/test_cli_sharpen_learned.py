@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 from infer_synth import blob_map, export_tiny, registry_folder, tiny_model  # noqa: E402
 
 from densharp.cli import main  # noqa: E402
-from densharp.fourier import lowpass  # noqa: E402
+from densharp.conditioning import prefilter_input  # noqa: E402
 from densharp.io.maps import read_map, write_map  # noqa: E402
 
 DATA = Path(__file__).parent.parent / "data"
@@ -75,7 +75,7 @@ def test_output_header_overlays_the_input(capsys, tmp_path, weights, kind):
     assert rc == 0, err
     assert header(out) == header(src)
     got = read_map(out)
-    seen = lowpass(read_map(src), 4.0).data_zyx  # an identity model returns what it sees: the input at 4 Å
+    seen = prefilter_input(read_map(src), 4.0).data_zyx  # an identity model returns what it sees: the input at 4 Å
     np.testing.assert_allclose(got.data_zyx, seen, atol=3e-3 * float(np.abs(m.data_zyx).max()))
     rec = json.loads((tmp_path / "out.json").read_text())
     assert rec["method"] == "unet" and rec["model"]["sha256"] == weights["unet_sha"]
@@ -154,7 +154,7 @@ def test_half_maps_through_the_model_report_processed_fsc(capsys, tmp_path, weig
     rec = json.loads((tmp_path / "post.json").read_text())
     assert rec["method"] == "unet" and "mean of the two half maps" in rec["result"]["input"]
     h1, h2 = read_map(tmp_path / "h1.mrc"), read_map(tmp_path / "h2.mrc")
-    mean = lowpass(h1.with_data(0.5 * (h1.data_zyx + h2.data_zyx)), 4.0).data_zyx  # the model runs on the mean
+    mean = prefilter_input(h1.with_data(0.5 * (h1.data_zyx + h2.data_zyx)), 4.0).data_zyx  # the model runs on the mean
     np.testing.assert_allclose(read_map(out).data_zyx, mean, atol=1e-4)
 
 
