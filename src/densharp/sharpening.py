@@ -524,3 +524,18 @@ def plan_for_model(inputs: SharpenInputs, options: SharpenOptions, card: ModelCa
         domain={"inside": not reasons, "reasons": reasons, "forced": bool(reasons)},
         grid_voxel_A=card.conditioning.grid_voxel_A(d) if inputs.kind is InputKind.MTZ else None,
     )
+
+
+def sharpen_mtz(
+    mtz: gemmi.Mtz,
+    columns: tuple[str, str],
+    d_input_A: float | None = None,
+    method: str | None = None,
+    loaded: LoadedModel | None = None,
+    **options: Any,
+) -> SharpenOutcome:
+    """Plan and run the sharpening of MTZ map coefficients (columns ``F, PHI``), as ``densharp sharpen`` does."""
+    inputs = SharpenInputs(InputKind.MTZ, mtz=mtz, mtz_columns=columns, names=("mtz",))
+    opts = SharpenOptions(method=method, d_input_A=d_input_A, **options)
+    plan = plan_for_model(inputs, opts, loaded.card) if loaded is not None else plan_sharpen(inputs, opts)
+    return run_sharpen(plan, inputs, loaded)

@@ -77,7 +77,7 @@ def _args(corpus, cfg, out, *extra):
     return [
         "train", "--arch", "unet", "--config", str(cfg), "--corpus", str(corpus), "-o", str(out),
         "--patch", "16", "--batch-size", "2", "--val-cases", "2", "--eval-interval", "2",
-        "--device", "cpu", "--precision", "fp32", "--threads", "1", "-q", *extra,
+        "--device", "cpu", "--precision", "fp32", "--threads", "1", "--perturbed-cases", "0", "-q", *extra,
     ]  # fmt: skip
 
 
@@ -100,7 +100,10 @@ def test_corpus_pairs_deterministic_and_balanced(tiny_corpus):
 def test_cli_train_end_to_end_and_resume(tiny_corpus, tmp_path, capsys):
     root, cfg = tiny_corpus
     out = tmp_path / "run"
-    assert main(_args(root, cfg, out, "--steps", "3")) == 0
+    assert main(_args(root, cfg, out, "--steps", "3", "--perturbed-cases", "1")) == 0
+    details = [json.loads(x) for x in (out / "val_details.jsonl").read_text().splitlines()]
+    assert {"perturbed_rscc", "perturbed_masked", "select"} <= set(details[-1]["metrics"])
+    assert {r["perturbation"] for r in details[-1]["perturbed"]["rows"]} >= {"none", "unfiltered", "voxel-1.6"}
     for name in ("last.pt", "best.pt", "config.json", "train_log.jsonl", "val_curve.csv", "val_curve.png"):
         assert (out / name).is_file(), name
     ck = torch.load(out / "last.pt", weights_only=True)

@@ -28,7 +28,9 @@ from densharp.errors import InputError
 log = logging.getLogger("densharp")
 
 #: files this command writes in RUN_DIR (removed by --overwrite)
-RUN_FILES = ("config.json", "last.pt", "best.pt", "train_log.jsonl", "val_curve.csv", "val_curve.png")
+RUN_FILES = (
+    "config.json", "last.pt", "best.pt", "train_log.jsonl", "val_curve.csv", "val_curve.png", "val_details.jsonl"
+)  # fmt: skip
 
 #: flag dest -> TrainConfig field
 FLAG_FIELDS = {
@@ -66,6 +68,18 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-time", type=float, metavar="S", help="stop (with a checkpoint) after S seconds")
     p.add_argument("--eval-interval", type=int, help="steps between validations (default 500)")
     p.add_argument("--val-cases", type=int, default=24, help="validation patches (default %(default)s)")
+    p.add_argument(
+        "--perturbed-cases",
+        type=int,
+        default=3,
+        help="val boxes sharpened under each real-map perturbation at every evaluation (0: off; default %(default)s)",
+    )
+    p.add_argument(
+        "--realdata",
+        type=Path,
+        metavar="DIR",
+        help="real maps (fetch_real.py output) validated at every evaluation (default: $DENSHARP_REALDATA, else off)",
+    )
     p.add_argument("--seed", type=int, help="seed of model init and data stream (default 0)")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
     p.add_argument("--overwrite", action="store_true", help="delete this command's files in RUN_DIR first")
@@ -169,6 +183,50 @@ def write_val_curve(run_dir: Path, rows: list[dict[str, float]]) -> None:
     plt.close(fig)
 
 
+def _validation(args: argparse.Namespace, cfg: Any, pair_cfg: Any, modality: Any, norm: Any, cases: list) -> Any:
+    """Simulated patches, perturbed boxes (EM) and real maps, the last two through the user's path."""
+    import os
+
+    from densharp.evaluate.validation import TrainingValidation
+    from densharp.ml.registry import training_card
+    from densharp.ml.sharpen import LoadedModel, predict_patch
+    from densharp.modality import Modality
+    from densharp.sharpening import sharpen_map, sharpen_mtz
+
+    card = training_card(cfg.model_name, cfg.model_kwargs, modality, cfg.patch_size_zyx,
+                         tuple(pair_cfg.d_input_range_A), pair_cfg.conditioning, norm)  # fmt: skip
+    perturbed: list = []
+    if args.perturbed_cases > 0 and modality is Modality.EM:
+        from densharp.evaluate.perturbed import make_perturbed_set
+
+        perturbed = make_perturbed_set(args.corpus, n=args.perturbed_cases)
+    real: list = []
+    root = args.realdata or os.environ.get("DENSHARP_REALDATA")
+    if root:
+        from densharp.evaluate.realdata import load_cases
+
+        kind = "em" if modality is Modality.EM else "xray"
+        real = [c for c in load_cases(root, kinds=(kind,)) if kind == "xray" or c.has_model]
+        log.info("real-map validation: %s", ", ".join(c.name for c in real) or "no usable case")
+
+    def em(model: Any) -> Any:
+        loaded = LoadedModel(card, model, "in training")
+        return lambda m, d, d_t=None: sharpen_map(m, d, loaded=loaded, d_target_A=d_t, device=cfg.device).map
+
+    def mtz(model: Any) -> Any:
+        from densharp.io.mtz import pick_map_columns, read_mtz
+
+        loaded = LoadedModel(card, model, "in training")
+
+        def fn(path: Path, d: float) -> Any:
+            data = read_mtz(path)
+            return sharpen_mtz(data, pick_map_columns(data, None), d, loaded=loaded, device=cfg.device).map
+
+        return fn
+
+    return TrainingValidation(cases, lambda model, case: predict_patch(model, case, norm), perturbed, real, em, mtz)
+
+
 def run(args: argparse.Namespace) -> int:
     """Resolve the config, build data and validation, train, write the curves."""
     try:
@@ -176,9 +234,8 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:
         raise InputError("training needs torch: pip install torch==2.13.0 'densharp[ml]'") from None
     from densharp.cli._args import provenance
-    from densharp.evaluate.validation import evaluate_fn, make_validation_set
+    from densharp.evaluate.validation import make_validation_set
     from densharp.io.atomic import write_json_atomic
-    from densharp.ml.sharpen import predict_patch
     from densharp.ml.train import train
     from densharp.modality import Modality
     from densharp.normalisation import NormKind
@@ -234,10 +291,18 @@ def run(args: argparse.Namespace) -> int:
             "provenance": provenance(),
         },
     )
+    validation = _validation(args, cfg, pair_cfg, modality, norm, cases)
+
+    def evaluate(model: Any) -> dict[str, float]:
+        metrics = validation(model)
+        with open(run_dir / "val_details.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"metrics": metrics, **validation.details}, default=float) + "\n")
+        return metrics
+
     result = train(
         cfg,
         pairs,
-        evaluate_fn(cases, lambda model, case: predict_patch(model, case, norm)),
+        evaluate,
         run_dir,
         resume=args.resume,
         data_manifest=data_manifest,

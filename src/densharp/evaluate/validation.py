@@ -108,3 +108,95 @@ def evaluate_fn(cases: list[dict[str, Any]], predict: Callable[[Any, dict[str, A
         return out
 
     return evaluate
+
+
+class TrainingValidation:
+    """The evaluation ``densharp train`` runs at every ``eval_interval``.
+
+    Simulated patches, perturbed boxes and real maps, the last two through the user's sharpening path with the
+    model in training. Call it with the model; it returns flat floats for the training log (``rscc*`` of the simulated patches,
+    ``perturbed_*``, ``real_*`` and ``select``, the mean of the three groups' scores that picks ``best.pt``), and
+    keeps the full records of the last call in :attr:`details`.
+
+    Parameters
+    ----------
+    sim_cases, predict
+        :func:`make_validation_set` cases and the patch predictor (see :func:`evaluate_fn`).
+    perturbed
+        :func:`densharp.evaluate.perturbed.make_perturbed_set` items (may be empty).
+    real_cases
+        :class:`densharp.evaluate.realdata.RealCase` s with a fitted model (may be empty).
+    sharpen_em, sharpen_mtz
+        ``model -> fn``: the user's path with that model, for maps (``fn(map, d_A, d_target_A)``) and MTZ files
+        (``fn(mtz_path, d_A)``).
+    """
+
+    def __init__(
+        self,
+        sim_cases: list[dict[str, Any]],
+        predict: Callable[[Any, dict[str, Any]], np.ndarray],
+        perturbed: list[dict[str, Any]],
+        real_cases: list[Any],
+        sharpen_em: Callable[[Any], Callable[..., Any]],
+        sharpen_mtz: Callable[[Any], Callable[..., Any]],
+    ) -> None:
+        self.sim = evaluate_fn(sim_cases, predict)
+        self.perturbed = perturbed
+        self.real_cases = real_cases
+        self.sharpen_em = sharpen_em
+        self.sharpen_mtz = sharpen_mtz
+        self.details: dict[str, Any] = {}
+
+    def __call__(self, model: Any) -> dict[str, float]:
+        """Validate ``model`` (in eval mode, called by the training loop)."""
+        out = self.sim(model)
+        groups = [out["rscc"]]
+        self.details = {}
+        if self.perturbed:
+            from densharp.evaluate.perturbed import score_perturbed
+
+            em = self.sharpen_em(model)
+            res = score_perturbed(self.perturbed, lambda m, d: em(m, d, None))
+            for name, s in res["summary"].items():
+                out[f"perturbed_{name}"] = s["rscc"]
+            out["perturbed_rscc"] = float(np.mean([s["rscc"] for s in res["summary"].values()]))
+            out["perturbed_identity"] = float(np.mean([s["rscc_identity"] for s in res["summary"].values()]))
+            out["perturbed_max_drop"] = float(res["max_drop"])
+            out["perturbed_below_identity"] = float(len(res["below_identity"]))
+            groups.append(out["perturbed_rscc"])
+            self.details["perturbed"] = {k: v for k, v in res.items() if k != "rows"} | {"rows": res["rows"]}
+        if self.real_cases:
+            groups.append(self._real(model, out))
+        out["select"] = float(np.mean(groups))
+        return out
+
+    def _real(self, model: Any, out: dict[str, float]) -> float:
+        from densharp.evaluate.realdata import score_em_case, score_xray_case
+
+        scores, recs = [], []
+        for case in self.real_cases:
+            if case.kind == "em":
+                rec = score_em_case(case, {"model": self.sharpen_em(model)}, keep_slices=False)
+                r, i = rec["methods"].get("model", {}), rec["methods"]["input"]
+                if "rscc_restore" not in r:
+                    continue
+                out[f"real_{case.name}_restore"] = r["rscc_restore"]
+                out[f"real_{case.name}_super"] = r["rscc_super"]
+                out[f"real_{case.name}_input_restore"] = i["rscc_restore"]
+                scores.append(r["rscc_restore"])
+            else:
+                rec = score_xray_case(case, {"model": self.sharpen_mtz(model)}, keep_slices=False)
+                for run in rec.get("runs", []):
+                    r, i = run["methods"].get("model", {}), run["methods"]["input"]
+                    key = next((k for k in ("rscc_full", "rscc_model") if k in r), None)
+                    if key is None:
+                        continue
+                    out[f"real_{case.name}_{run['d_A']:g}"] = r[key]
+                    out[f"real_{case.name}_{run['d_A']:g}_input"] = i[key]
+                    scores.append(r[key])
+            recs.append(rec)
+        self.details["real"] = recs
+        if scores:
+            out["real_rscc"] = float(np.mean(scores))
+            return out["real_rscc"]
+        return out["rscc"]

@@ -260,6 +260,33 @@ def file_card(path: str | os.PathLike[str]) -> ModelCard:
     return card_from_metadata(str(p), str(p), None, meta)
 
 
+def training_card(
+    architecture: str,
+    model_kwargs: Mapping[str, Any],
+    modality: Modality,
+    patch_zyx: tuple[int, int, int],
+    resolution_range_A: tuple[float, float],
+    conditioning: ConditioningRule,
+    normalisation: NormKind,
+) -> ModelCard:
+    """The card of a model still in training: what its weights will say once exported.
+
+    It lets training validate the model through the user's path (:func:`densharp.sharpening.sharpen_map`).
+    """
+    return ModelCard(
+        name="model in training",
+        path="",
+        sha256=None,
+        architecture=architecture,
+        model_kwargs=dict(model_kwargs),
+        modality=modality,
+        patch_zyx=patch_zyx,
+        resolution_range_A=resolution_range_A,
+        conditioning=conditioning,
+        normalisation=normalisation,
+    )
+
+
 def resolve_card(model: str | None, weights: str | os.PathLike[str] | None, default: str) -> ModelCard:
     """The card for ``--weights FILE``, else ``--model NAME``, else the shipped ``default``."""
     if weights is not None:

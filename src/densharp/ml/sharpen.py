@@ -227,8 +227,7 @@ def sharpen_learned(
     w_grid = None if w is None else (_resample_mask(w, grid_shape) if resample else w)
 
     cond = cond_vector(d_input_A, d_t, v_used)
-    predict = _predictor(loaded, cond, dev, prec, samples, seed)
-    torch.manual_seed(int(seed))
+    predict = _predictor(loaded, cond, dev, prec, samples, seed)  # VAE draws use their own seeded generator
     tiled = sliding_window(
         model_in if stats is None else normalise(model_in, stats),
         predict,

@@ -258,3 +258,72 @@ def add_half_map_noise(
         s = frequency_grid_invA(m.shape_zyx, m.voxel_size_xyz_A)
         favg *= lowpass_filter_values(s, cut_factor * d_A).astype(np.float32)
     return m.with_data(irfft_map(favg, m.shape_zyx)), m.with_data(h1), m.with_data(h2)
+
+
+# ----------------------------------------------------------------------------------------------- real-map post-processing
+def anisotropic_bfactor_filter(
+    shape_zyx: tuple[int, int, int], voxel_xyz_A: tuple[float, float, float], b_A2: float, direction_xyz: np.ndarray
+) -> np.ndarray:
+    """Fourier multiplier ``exp(-B (s·u)² / 4)``: a blur of ``b_A2`` along the unit vector ``u`` only.
+
+    What preferred particle orientations do to a reconstruction: resolution is lower along one direction.
+    """
+    from densharp.fourier import frequency_components_invA
+
+    sz, sy, sx = frequency_components_invA(shape_zyx, voxel_xyz_A)
+    u = np.asarray(direction_xyz, dtype=np.float64)
+    u = u / np.linalg.norm(u)
+    proj = sx * u[0] + sy * u[1] + sz * u[2]
+    return np.exp(-b_A2 * proj * proj / 4.0).astype(np.float32)
+
+
+def flatten_spectrum(f: np.ndarray, shells: Shells, d_A: float, s_ref_invA: float = 0.1) -> np.ndarray:
+    """Shell gains that make the radially averaged amplitude flat from ``s_ref`` to ``1/d``.
+
+    The gain at ``1/d`` is held beyond it. This is what automatic sharpening and many deposited post-processed
+    maps do to a spectrum. Returns the gain per rfft coefficient (float32), to multiply ``f`` by.
+    """
+    amp = shells.sum(np.abs(f)) / np.maximum(shells.count(), 1)
+    s = shells.centres_invA
+    ref = float(np.interp(s_ref_invA, s, amp))
+    gain = np.where(amp > 0, ref / np.maximum(amp, 1e-30), 1.0)
+    gain[s < s_ref_invA] = 1.0
+    k_d = int(np.searchsorted(s, 1.0 / d_A))
+    if k_d < len(gain):
+        gain[k_d:] = gain[max(k_d - 1, 0)]
+    return np.append(gain, gain[-1]).astype(np.float32)[shells.index]
+
+
+def low_resolution_gain(
+    s_invA: np.ndarray, gain: float, s_lo_invA: float = 1 / 15.0, s_hi_invA: float = 1 / 8.0
+) -> np.ndarray:
+    """Multiplier ``gain`` below ``s_lo``, rising smoothly to 1 at ``s_hi`` (the mean is kept).
+
+    Weaker low-resolution terms: solvent (ice, bulk solvent) lowers the molecule's contrast in real maps compared
+    with a vacuum simulation.
+    """
+    t = np.clip((np.asarray(s_invA) - s_lo_invA) / (s_hi_invA - s_lo_invA), 0.0, 1.0)
+    g = gain + (1.0 - gain) * 0.5 * (1.0 - np.cos(np.pi * t))
+    g = np.asarray(g, dtype=np.float32)
+    g.flat[0] = 1.0
+    return g
+
+
+def solvent_mask_from_density(
+    density_zyx: np.ndarray, voxel_xyz_A: tuple[float, float, float], dilate_A: float, soft_edge_A: float
+) -> np.ndarray:
+    """A molecule mask like deposited maps' solvent masks.
+
+    Density above 10 % of its maximum, dilated by ``dilate_A``, with a raised-cosine edge of ``soft_edge_A``
+    (0: hard).
+    """
+    from scipy import ndimage
+
+    binary = density_zyx > 0.1 * float(density_zyx.max())
+    if not binary.any():
+        return np.ones(density_zyx.shape, np.float32)
+    dist = ndimage.distance_transform_edt(~binary, sampling=tuple(voxel_xyz_A[::-1]))
+    if soft_edge_A <= 0:
+        return (dist <= dilate_A).astype(np.float32)
+    t = np.clip((dist - dilate_A) / soft_edge_A, 0.0, 1.0)
+    return (0.5 * (1.0 + np.cos(np.pi * t))).astype(np.float32)

@@ -27,12 +27,17 @@ from densharp.conditioning import ConditioningRule
 from densharp.errors import InputError
 from densharp.fourier import irfft_map, lowpass_filter_values, rfft_map
 from densharp.simulate.degrade import (
+    anisotropic_bfactor_filter,
     draw_uniform,
+    flatten_spectrum,
     half_map_noise,
     local_bfactor_blend,
+    low_resolution_gain,
     radial_grid,
     random_rotation,
+    shells_for,
     smooth_random_field,
+    solvent_mask_from_density,
 )
 from densharp.simulate.density import Modality, PreparedModel, _as_prepared, simulate_raw_padded
 from densharp.volume import DensityMap
@@ -74,6 +79,21 @@ class PairConfig:
         Probability of centring the box well outside the model (solvent-dominated boxes).
     n_local_b_levels
         Number of blurred copies blended for the local B.
+    d_target_random_fraction
+        Fraction of pairs whose target resolution is drawn uniformly (in 1/d) between the finest target and
+        ``d_input`` instead of the default, so the network learns to follow the requested target.
+
+    The remaining fields post-process the **input only** the way real maps are (each applied to a fraction of
+    pairs, from a separate random stream so the default pairs are unchanged; every value drawn is recorded in the
+    pair's ``meta["post"]``): ``aniso_fraction``/``aniso_b_range_A2`` (extra B along one random direction:
+    anisotropic resolution), ``unfiltered_fraction`` (no low-pass: noise to Nyquist, which the noise model puts
+    beyond ``d`` anyway), ``noise_floor_range`` (white noise added to Nyquist, its SD as a fraction of the map's),
+    ``post_b_fraction``/``post_b_range_A2`` (a B applied to the whole map after reconstruction: negative
+    over-sharpens, positive blurs), ``flat_fraction`` (amplitudes flattened from 10 Å to ``d``, as automatic
+    sharpening does), ``low_res_fraction``/``low_res_gain_range`` (terms below ~12 Å weakened, as solvent contrast
+    does), ``coarse_voxel_fraction``/``coarse_voxel_range_A`` (a hard cut at the Nyquist of a coarser original
+    grid), ``mask_fraction``/``mask_dilate_range_A``/``mask_soft_fraction`` (solvent masked flat to 0 outside a
+    dilated molecule mask, soft or hard).
     """
 
     d_input_range_A: tuple[float, float] = (2.5, 8.0)
@@ -91,6 +111,21 @@ class PairConfig:
     rotate: bool = True
     solvent_fraction: float = 0.05
     n_local_b_levels: int = 3
+    d_target_random_fraction: float = 0.0
+    aniso_fraction: float = 0.0
+    aniso_b_range_A2: tuple[float, float] = (20.0, 150.0)
+    unfiltered_fraction: float = 0.0
+    noise_floor_range: tuple[float, float] = (0.0, 0.0)
+    post_b_fraction: float = 0.0
+    post_b_range_A2: tuple[float, float] = (-50.0, 250.0)
+    flat_fraction: float = 0.0
+    low_res_fraction: float = 0.0
+    low_res_gain_range: tuple[float, float] = (0.3, 1.0)
+    coarse_voxel_fraction: float = 0.0
+    coarse_voxel_range_A: tuple[float, float] = (1.2, 1.6)
+    mask_fraction: float = 0.0
+    mask_dilate_range_A: tuple[float, float] = (1.0, 6.0)
+    mask_soft_fraction: float = 0.5
 
     def __post_init__(self) -> None:
         lo, hi = self.d_input_range_A
@@ -162,6 +197,12 @@ def make_pair(
     b_spread = draw_uniform(rng, cfg.b_local_range_A2)
     steep = draw_uniform(rng, cfg.fsc_steepness_range)
     cut = draw_uniform(rng, cfg.cut_factor_range)
+    # real-map post-processing draws come from their own stream: the default pairs stay what they were
+    aug = np.random.default_rng([int(seed), int(index), 0xA06])
+    d_target_random = cfg.d_target_A is None and bool(aug.random() < cfg.d_target_random_fraction)
+    if d_target_random:
+        finest = cfg.conditioning.finest_target_A(v)
+        d_t = 1.0 / draw_uniform(aug, (1.0 / max(d_in, finest), 1.0 / finest))
 
     padded, pad, blur = simulate_raw_padded(pm, vox, cfg.box_zyx, center, rot, cfg.padding_A, cfg.modality, cutoff=1e-3)
     shape = tuple(int(n) for n in cfg.box_zyx)
@@ -181,6 +222,13 @@ def make_pair(
     signal = local_bfactor_blend(f_pad, bfilters, padded.shape_zyx, field_w.astype(np.float32), crop=sl)
     signal = np.ascontiguousarray(signal)
     f_s = rfft_map(signal)
+    post: dict[str, Any] = {}
+    if aug.random() < cfg.aniso_fraction:
+        b_an = draw_uniform(aug, cfg.aniso_b_range_A2)
+        u = aug.standard_normal(3)
+        u /= np.linalg.norm(u)
+        f_s = f_s * anisotropic_bfactor_filter(shape, vox, b_an, u)
+        post["aniso_b_A2"], post["aniso_direction_xyz"] = b_an, [float(c) for c in u]
     f_ref = None
     if is_solvent:
         # noise level of the molecule, not of the empty box: spectrum of a box on the centre atom (global B only)
@@ -193,8 +241,12 @@ def make_pair(
     n1, n2, _ = half_map_noise(f_s, shape, vox, d_in, rng, steepness=steep, f_reference=f_ref)
     h1 = irfft_map(f_s + n1, shape)
     h2 = irfft_map(f_s + n2, shape)
-    lp_in = radial_grid(shape).filter(lambda s: lowpass_filter_values(s, cut * d_in), v)
-    inp = irfft_map((f_s + 0.5 * (n1 + n2)) * lp_in, shape)
+    f_in = f_s + 0.5 * (n1 + n2)
+    if aug.random() < cfg.unfiltered_fraction:
+        post["unfiltered"] = True
+    else:
+        f_in = f_in * radial_grid(shape).filter(lambda s: lowpass_filter_values(s, cut * d_in), v)
+    inp, post = _post_process(f_in, target, shape, v, d_in, cfg, aug, post)
 
     origin = tuple(np.asarray(padded.origin_xyz_A) + np.asarray(pad[::-1]) * v)
     geo = DensityMap(np.zeros((1, 1, 1), np.float32), vox, origin)
@@ -217,13 +269,59 @@ def make_pair(
         "local_b_length_A": cfg.local_b_length_A,
         "fsc_steepness": steep,
         "input_cut_factor": cut,
-        "input_lowpass_A": cut * d_in,
+        "input_lowpass_A": None if post.get("unfiltered") else cut * d_in,
+        "d_target_random": d_target_random,
+        "post": post,
         "modality": str(Modality.parse(cfg.modality).value),
         "internal_blur_A2": blur,
         "box_zyx": list(shape),
         "origin_xyz_A": [float(x) for x in origin],
     }
     return SimPair(mk(inp), mk(target), mk(h1), mk(h2), d_in, d_t, meta)
+
+
+def _post_process(
+    f_in: np.ndarray,
+    target: np.ndarray,
+    shape: tuple[int, int, int],
+    v: float,
+    d_in: float,
+    cfg: PairConfig,
+    aug: np.random.Generator,
+    post: dict[str, Any],
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Real-map post-processing of the input spectrum (see :class:`PairConfig`); returns the map and the record."""
+    vox = (v, v, v)
+    s_grid = radial_grid(shape)
+    if cfg.noise_floor_range[1] > 0:
+        frac = draw_uniform(aug, cfg.noise_floor_range)
+        sd = float(np.sqrt(np.sum(np.abs(f_in) ** 2) * 2 / np.prod(shape) ** 2))
+        white = rfft_map(aug.standard_normal(shape).astype(np.float32))
+        f_in = f_in + white * np.float32(frac * sd)
+        post["noise_floor_fraction"] = frac
+    if aug.random() < cfg.flat_fraction:
+        f_in = f_in * flatten_spectrum(f_in, shells_for(shape, vox), d_in)
+        post["flattened_to_A"] = d_in
+    elif aug.random() < cfg.post_b_fraction:
+        b = draw_uniform(aug, cfg.post_b_range_A2)
+        f_in = f_in * s_grid.filter(lambda s: np.exp(-b * s * s / 4), v)
+        post["post_b_A2"] = b
+    if aug.random() < cfg.low_res_fraction:
+        g = draw_uniform(aug, cfg.low_res_gain_range)
+        f_in = f_in * s_grid.filter(lambda s: low_resolution_gain(s, g), v)
+        post["low_res_gain"] = g
+    if aug.random() < cfg.coarse_voxel_fraction:
+        vc = draw_uniform(aug, cfg.coarse_voxel_range_A)
+        if vc > v:
+            f_in = f_in * s_grid.filter(lambda s: (s <= 0.5 / vc).astype(np.float32), v)
+            post["coarse_voxel_A"] = vc
+    inp = irfft_map(f_in, shape)
+    if aug.random() < cfg.mask_fraction:
+        dil = draw_uniform(aug, cfg.mask_dilate_range_A)
+        soft = 3.0 if aug.random() < cfg.mask_soft_fraction else 0.0
+        inp = inp * solvent_mask_from_density(target, vox, dil, soft)
+        post["mask_dilate_A"], post["mask_soft_edge_A"] = dil, soft
+    return inp, post
 
 
 def random_patch(
