@@ -176,3 +176,46 @@ def save_hallucination_plot(path: str | os.PathLike[str], rec: dict[str, Any]) -
     ax.legend(fontsize=7)
     ax.set_title(f"omit test: {rec['omitted']}", fontsize=8)
     _save(fig, path)
+
+
+def save_section_grid(
+    path: str | os.PathLike[str],
+    slices: dict[str, Any],
+    columns: list[str],
+    title: str = "",
+    dpi: int = 100,
+    notes: dict[str, str] | None = None,
+) -> None:
+    """Sections of several maps side by side: one column per map, rows xy, xz, yz; write PNG atomically.
+
+    ``slices`` maps a name to sections in the layout of :func:`densharp.evaluate.case.central_slices`. Every map
+    gets its own grey scale (its 1st–99.5th percentiles over its three sections), so maps of different amplitude
+    (input, sharpened outputs, model maps) can be compared by their features; voxels are drawn as they are
+    (nearest-neighbour). ``notes`` adds a line under a column's name (e.g. the method the CLI used).
+    """
+    import numpy as np
+
+    plt = _pyplot()
+    columns = [c for c in columns if c in slices]
+    rows = ("xy", "xz", "yz")
+    axes_lbl = {"xy": ("x", "y", "z"), "xz": ("x", "z", "y"), "yz": ("y", "z", "x")}
+    fig, axs = plt.subplots(3, len(columns), figsize=(1.75 * len(columns) + 0.4, 5.6), dpi=dpi, squeeze=False)
+    for j, name in enumerate(columns):
+        allv = np.concatenate([np.asarray(slices[name][r], dtype=np.float64).ravel() for r in rows])
+        vmin, vmax = float(np.percentile(allv, 1)), float(np.percentile(allv, 99.5))
+        for i, r in enumerate(rows):
+            ax = axs[i, j]
+            ax.imshow(
+                np.asarray(slices[name][r]), origin="lower", cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest"
+            )
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                extra = (notes or {}).get(name)
+                ax.set_title(name + (f"\n{extra}" if extra else ""), fontsize=7)
+            if j == 0:
+                h, v, fixed = axes_lbl[r]
+                ax.set_ylabel(f"{r} (at {fixed})\n{v} ↑, {h} →", fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=8)
+    _save(fig, path)
