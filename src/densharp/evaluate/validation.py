@@ -188,7 +188,7 @@ class TrainingValidation:
                 rec = score_xray_case(case, {"model": self.sharpen_mtz(model)}, keep_slices=False)
                 for run in rec.get("runs", []):
                     r, i = run["methods"].get("model", {}), run["methods"]["input"]
-                    key = next((k for k in ("rscc_full", "rscc_model") if k in r), None)
+                    key = next((k for k in ("rscc_data_full", "rscc_model_restore") if k in r), None)
                     if key is None:
                         continue
                     out[f"real_{case.name}_{run['d_A']:g}"] = r[key]
