@@ -8,7 +8,6 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import json
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -18,15 +17,16 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the shipped-weights registry."""
-    try:
-        from densharp.ml.checkpoint import shipped_models
-    except ImportError:
-        from densharp.errors import InputError
+    from densharp.optional import require_ml
 
-        raise InputError("learned models need torch: pip install torch==2.13.0 'densharp[ml]'") from None
+    require_ml("the shipped models")
+    from densharp.ml.checkpoint import shipped_models
+
     models = shipped_models()
     if args.json:
-        print(json.dumps(models, indent=2))
+        from densharp.io.atomic import json_text
+
+        print(json_text(models), end="")
         return 0
     if not models:
         print("no trained models are shipped in this version; classical methods (autob, bfactor, fsc) are available")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from densharp.cli._args import add_output, add_seed, positive_float, provenance, sidecar_path
+from densharp.cli._args import add_output, add_seed, finite_float, positive_float, provenance, sidecar_path
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resolution", type=positive_float, required=True, help="resolution in Å (band limit / FSC 0.143)")
     p.add_argument("--half-maps", action="store_true", help="also write OUT_half1 and OUT_half2 with independent noise")
     p.add_argument("--voxel-size", type=positive_float, default=1.0, help="voxel size in Å (default %(default)s)")
-    p.add_argument("--b-factor", type=float, default=0.0, help="extra B in Å² for every atom (default %(default)s)")
+    p.add_argument(
+        "--b-factor", type=finite_float, default=0.0, help="extra B in Å² for every atom (default %(default)s)"
+    )
     p.add_argument(
         "--padding", type=positive_float, default=10.0, help="padding around the model, Å (default %(default)s)"
     )
@@ -56,7 +58,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Simulate and write the map(s)."""
     from densharp.errors import InputError
-    from densharp.io.atomic import check_outputs, write_json_atomic
+    from densharp.filters.bfactor import check_bfactor
+    from densharp.io.atomic import OutputSet, write_json_atomic
     from densharp.io.maps import write_map
     from densharp.simulate.structure import load_structure
 
@@ -68,12 +71,19 @@ def run(args: argparse.Namespace) -> int:
         if args.modality != "xray":
             raise InputError("--mtz writes crystallographic map coefficients; add --modality xray")
         outs.append(args.mtz)
-    check_outputs(outs, overwrite=args.overwrite)
+    check_bfactor(args.b_factor, "--b-factor")
     if args.resolution < 2 * args.voxel_size:
         raise InputError(
             f"--resolution {args.resolution:g} Å is finer than Nyquist for --voxel-size {args.voxel_size:g} Å; "
             f"use --voxel-size {args.resolution / 2.2:.2f} or less"
         )
+    with OutputSet(outs, overwrite=args.overwrite, inputs=[args.model], primary=out):
+        _simulate(args, out, load_structure, write_map, write_json_atomic)
+    log.info("wrote %s%s", out, " and half maps" if args.half_maps else "")
+    return 0
+
+
+def _simulate(args: argparse.Namespace, out: Path, load_structure, write_map, write_json_atomic) -> None:  # type: ignore[no-untyped-def]
     st, rec = load_structure(args.model, seed=args.seed)
     log.info("%s: %d atoms after cleaning", args.model, rec["atoms"])
     rng = np.random.default_rng(args.seed)
@@ -124,5 +134,3 @@ def run(args: argparse.Namespace) -> int:
         write_map(_half_path(out, 2), halves[1], overwrite=args.overwrite, label=label + " half2")
     write_json_atomic(sidecar_path(out), meta)
     write_map(out, full, overwrite=args.overwrite, label=label)
-    log.info("wrote %s%s", out, " and half maps" if halves is not None else "")
-    return 0

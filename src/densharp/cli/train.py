@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from densharp.cli._args import seed_int
 from densharp.errors import InputError
 
 log = logging.getLogger("densharp")
@@ -64,7 +65,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-time", type=float, metavar="S", help="stop (with a checkpoint) after S seconds")
     p.add_argument("--eval-interval", type=int, help="steps between validations (default 500)")
     p.add_argument("--val-cases", type=int, default=24, help="validation patches (default %(default)s)")
-    p.add_argument("--seed", type=int, help="seed of model init and data stream (default 0)")
+    p.add_argument("--seed", type=seed_int, help="seed of model init and data stream, 0 to 2³²−1 (default 0)")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
     p.add_argument("--overwrite", action="store_true", help="delete this command's files in RUN_DIR first")
 
@@ -123,16 +124,29 @@ def val_history(log_file: Path) -> list[dict[str, float]]:
     rows: dict[int, dict[str, float]] = {}
     if not log_file.is_file():
         return []
-    for line in log_file.read_text(encoding="utf-8").splitlines():
+    try:
+        lines = log_file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{log_file}: cannot read the training log ({exc}); move it away and rerun") from None
+    for i, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
         try:
             rec = json.loads(line)
         except json.JSONDecodeError:
-            continue
-        if "val_rscc" in rec:
-            rows[int(rec["step"])] = {
-                "step": int(rec["step"]),
-                **{k[4:]: float(v) for k, v in rec.items() if k.startswith("val_rscc")},
-            }
+            if i == len(lines):  # a run killed mid-write leaves a partial last line
+                continue
+            raise InputError(f"{log_file}: line {i} is not JSON; fix or remove that line") from None
+        if isinstance(rec, dict) and "val_rscc" in rec:
+            try:
+                rows[int(rec["step"])] = {
+                    "step": int(rec["step"]),
+                    **{k[4:]: float(v) for k, v in rec.items() if k.startswith("val_rscc")},
+                }
+            except (KeyError, TypeError, ValueError) as exc:
+                raise InputError(
+                    f"{log_file}: line {i}: malformed validation record ({exc}); fix or remove it"
+                ) from None
     return [rows[s] for s in sorted(rows)]
 
 
@@ -173,19 +187,20 @@ def write_val_curve(run_dir: Path, rows: list[dict[str, float]]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Resolve the config, build data and validation, train, write the curves."""
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise InputError("training needs torch: pip install torch==2.13.0 'densharp[ml]'") from None
-    from densharp.cli._args import provenance
-    from densharp.io.atomic import write_json_atomic
-    from densharp.ml.corpus_data import CorpusPairs, evaluate_fn, make_validation_set
-    from densharp.ml.crystal_data import XRAY_MODALITY, CrystalConfig, CrystalPairs, make_crystal_validation_set
-    from densharp.ml.train import train
+    from densharp.optional import require_ml
+
+    require_ml("training")
+    from densharp.io.atomic import check_not_an_input, locked_outputs
+    from densharp.ml.crystal_data import CrystalConfig
     from densharp.simulate.pairs import PairConfig
 
     if args.val_cases < 1:
         raise InputError("--val-cases must be >= 1")
+
+    run_dir = Path(args.out)
+    for name in RUN_FILES:
+        check_not_an_input(run_dir / name, [args.config], what=f"run file {name}")
+    check_not_an_input(run_dir, [args.corpus], what="run folder")
     cfg, pair_over = resolve_config(args)
     patch = cfg.patch_size_zyx[0]
     xray = args.modality == "xray"
@@ -196,7 +211,20 @@ def run(args: argparse.Namespace) -> int:
         pair_cfg = pair_cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in pair_over.items()})
     except TypeError as exc:
         raise InputError(f"train config 'pair' ({pair_cls.__name__}): {exc}") from None
-    run_dir = Path(args.out)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise InputError(f"{run_dir}: exists and is not a folder; choose another -o RUN_DIR")
+    run_dir.absolute().parent.mkdir(parents=True, exist_ok=True)
+    with locked_outputs([run_dir]):  # lock file .RUN_DIR.lock beside the folder: one training per run folder
+        return _train(args, cfg, pair_cfg, run_dir, xray, patch)
+
+
+def _train(args: argparse.Namespace, cfg: Any, pair_cfg: Any, run_dir: Path, xray: bool, patch: int) -> int:
+    from densharp.cli._args import provenance
+    from densharp.io.atomic import write_json_atomic
+    from densharp.ml.corpus_data import CorpusPairs, evaluate_fn, make_validation_set
+    from densharp.ml.crystal_data import XRAY_MODALITY, CrystalPairs, make_crystal_validation_set
+    from densharp.ml.train import train
+
     prepare_run_dir(run_dir, args.resume, args.overwrite)
 
     pairs: Any
