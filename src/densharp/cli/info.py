@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     for rec in records:
         if "statistics" not in rec:
             print(f"{rec['path']}")
-            print(f"  kind              {rec['description']}")
+            print(f"  kind              {rec['kind']}: {rec['description']}")
             print(f"  grid (NX,NY,NZ)   {rec['shape_crs']}  (MRC mode {rec['mode']}, ISPG {rec['ispg']})")
             print(f"  pixel size (Å)    {rec['pixel_size_xyz_A']}")
             for n in rec["warnings"]:

@@ -56,7 +56,7 @@ _PREFIX_MAX = 200
 _LEGACY_STALE_S = 24 * 3600.0
 
 _HOST = hashlib.sha1(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:4]
-_PARTIAL_RE = re.compile(r"\.partial-(?P<host>[0-9a-f]{4})-(?P<pid>\d+)-[0-9a-f]+b?$")
+_PARTIAL_RE = re.compile(r"\.partial-(?P<host>[0-9a-f]{4})-(?P<pid>\d+)-[0-9a-f]+(\.bak)?$")
 _LEGACY_RE = re.compile(r"\.partial-[0-9a-f]{8}$")
 
 #: files renamed into place in this process since :func:`reset_written` (for honest interrupt messages)
@@ -560,6 +560,7 @@ class OutputSet:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        owner = self._owner_of(exc) if isinstance(exc, OSError) else None
         try:
             if self._token is not None:
                 _ACTIVE.reset(self._token)
@@ -569,11 +570,21 @@ class OutputSet:
         finally:
             self.discard()
             self._release()
-        if isinstance(exc, OSError) and not isinstance(exc, DensharpError):
-            final = self._last or (self.primary or Path("output"))
-            raise _write_error(final, exc) from exc
+        if owner is not None:
+            raise _write_error(owner, exc) from exc  # type: ignore[arg-type]
 
-    _last: Path | None = None
+    def _owner_of(self, exc: OSError) -> Path | None:
+        """The output an OSError from the ``with`` block was writing, or ``None`` if it is not about our outputs."""
+        names = [Path(f) for f in (exc.filename, getattr(exc, "filename2", None)) if f]
+        if names:
+            for n in names:
+                for final, tmp in list(self._temps.items()) + [(p, p) for p in self.paths]:
+                    if n.name in (tmp.name, final.name) and self._key(n.parent / final.name) == self._key(final):
+                        return final
+            return None
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):  # no file named: a write ran out of room
+            return self._last or self.primary
+        return None
 
     def _release(self) -> None:
         for lk in reversed(self._locks):
@@ -581,6 +592,8 @@ class OutputSet:
         self._locks.clear()
 
     # ---- staging
+    _last: Path | None = None
+
     def temp(self, path: PathLike) -> Path:
         """The temporary that stands for planned output ``path`` (the same one on every call for that output)."""
         final = self._final(path)
@@ -598,12 +611,15 @@ class OutputSet:
     def staged(self, path: PathLike) -> Iterator[Path]:
         """Context form of :meth:`temp`: on an exception inside it the temporary is removed at once."""
         tmp = self.temp(path)
+        final = self._final(path)
         try:
             yield tmp
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink()
-            self._temps.pop(self._final(path), None)
+            self._temps.pop(final, None)
+            if isinstance(exc, OSError):
+                raise _write_error(final, exc) from exc
             raise
 
     def discard(self) -> None:
@@ -643,12 +659,18 @@ class OutputSet:
                             f"{p}: output appeared while this run was computing (written by another program); "
                             "nothing was written: rerun with --overwrite or choose another name"
                         )
-                    backup = temp_name(p, kind="b")
+                    backup = temp_name(p, kind=".bak")
                     try:
                         os.link(p, backup, follow_symlinks=False)
                     except OSError:
                         backup = None  # no hard links here: the old file cannot be restored on failure
-                    os.replace(tmp, p)
+                    try:
+                        os.replace(tmp, p)
+                    except BaseException:
+                        if backup is not None:
+                            with contextlib.suppress(OSError):
+                                backup.unlink()
+                        raise
                 else:
                     _rename_noclobber(tmp, p)
                 done.append((p, backup))

@@ -465,7 +465,8 @@ def write_map(
     file_data = np.ascontiguousarray(m.data_zyx.transpose([2 - (crs[2] - 1), 2 - (crs[1] - 1), 2 - (crs[0] - 1)]))
     compression = "gzip" if out.name.lower().endswith(".gz") else None
     with atomic_path(out) as tmp, mrcfile.new(tmp, overwrite=True, compression=compression) as mrc:
-        mrc.set_data(file_data)
+        with np.errstate(over="ignore", invalid="ignore"):  # mrcfile's float32 stats; replaced below
+            mrc.set_data(file_data)
         h = mrc.header
         h.mapc, h.mapr, h.maps = crs
         mx, my, mz = m.grid_sampling_xyz
@@ -481,7 +482,10 @@ def write_map(
         )
         h.origin.x, h.origin.y, h.origin.z = (0.0, 0.0, 0.0) if use_nstart else m.origin_xyz_A
         h.ispg = m.spacegroup
-        mrc.update_header_stats()
+        # statistics in float64: mrcfile's float32 rms overflows for values beyond ~1e19
+        h.dmin, h.dmax = float(file_data.min()), float(file_data.max())
+        h.dmean = float(np.mean(file_data, dtype=np.float64))
+        h.rms = float(np.std(file_data, dtype=np.float64))
         text = (label or f"densharp {__version__}")[:80]
         h.label[0] = text.encode("ascii", "replace")
         h.nlabl = 1

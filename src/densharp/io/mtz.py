@@ -69,7 +69,25 @@ def read_mtz(path: str | os.PathLike[str]) -> gemmi.Mtz:
         f"{p}: the map of its {c.a:.0f} × {c.b:.0f} × {c.c:.0f} Å cell at {d:.2f} Å",
         "cut the resolution or use a smaller cell (a 2500 Å cell is not a crystal map densharp can grid)",
     )
+    _remember_path(mtz, p)
     return mtz
+
+
+#: the files of the last MTZs read (object id -> (object, path)), so maps made from them can name their file; the
+#: objects are held so an id cannot be reused while it is listed
+_READ_FROM: dict[int, tuple[gemmi.Mtz, Path]] = {}
+
+
+def _remember_path(mtz: gemmi.Mtz, path: Path) -> None:
+    _READ_FROM[id(mtz)] = (mtz, path)
+    while len(_READ_FROM) > 4:
+        _READ_FROM.pop(next(iter(_READ_FROM)))
+
+
+def mtz_source_path(mtz: gemmi.Mtz) -> Path | None:
+    """The file ``mtz`` was read from by :func:`read_mtz` (``None`` if unknown)."""
+    hit = _READ_FROM.get(id(mtz))
+    return hit[1] if hit is not None and hit[0] is mtz else None
 
 
 def pick_map_columns(mtz: gemmi.Mtz, columns: str | None = None, name: str = "MTZ") -> tuple[str, str]:
@@ -128,9 +146,11 @@ def mtz_map(mtz: gemmi.Mtz, f: str, phi: str, voxel_A: float) -> Any:
     from densharp.volume import DensityMap, OriginSource
 
     cell = mtz.cell
+    src = mtz_source_path(mtz)
     check_grid_memory(
         tuple(int(np.ceil(e / voxel_A)) for e in (cell.a, cell.b, cell.c)),
-        f"the map of the {cell.a:.0f} × {cell.b:.0f} × {cell.c:.0f} Å cell at {voxel_A:.3g} Å spacing",
+        f"{f'{src}: ' if src else ''}the map of the {cell.a:.0f} × {cell.b:.0f} × {cell.c:.0f} Å cell at "
+        f"{voxel_A:.3g} Å spacing",
         "cut the resolution or use a smaller cell",
     )
     sizes = []
@@ -141,6 +161,8 @@ def mtz_map(mtz: gemmi.Mtz, f: str, phi: str, voxel_A: float) -> Any:
     arr = np.ascontiguousarray(np.array(grid, copy=False).T, dtype=np.float32)
     nx, ny, nz = sizes
     sg = mtz.spacegroup
+    from densharp.volume import MapSource
+
     return DensityMap(
         arr,
         voxel_size_xyz_A=(cell.a / nx, cell.b / ny, cell.c / nz),
@@ -149,6 +171,8 @@ def mtz_map(mtz: gemmi.Mtz, f: str, phi: str, voxel_A: float) -> Any:
         cell_A_deg=(cell.a, cell.b, cell.c, cell.alpha, cell.beta, cell.gamma),
         spacegroup=int(sg.number) if sg is not None else 1,
         origin_source=OriginSource.NSTART,
+        # provenance for messages (the sha256 of the file is recorded by the command that read it)
+        source=MapSource(path=f"{src} ({f}/{phi})", sha256="") if src else None,
     )
 
 
