@@ -5,8 +5,9 @@ this process may use (the smaller of physical memory and the cgroup limit of a c
 
 Estimates are per voxel of the largest grid a step holds: :data:`WORK_BYTES_PER_VOXEL` covers reading a map
 (raw block, float32 copy, canonical transpose) and one classical filter pass (centred copy, half-grid FFT,
-frequency grid, transfer function, output). It was measured (peak RSS of ``sharpen --method autob`` on 96³–192³
-maps, ~30 bytes per voxel) and rounded up, so a refusal means the run would at least come close to the limit.
+frequency grid, transfer function, output): the peak RSS of ``densharp sharpen --method autob|bfactor`` on 128³
+and 192³ float32 maps grew by 33–38 bytes per voxel over the imports (``read_map`` adds the file's own data bytes
+on top). The learned path needs more and is not covered by this estimate.
 """
 
 from __future__ import annotations
