@@ -42,7 +42,9 @@ def main() -> None:
     print(f"masked RSCC to 2 Å target, auto-B         : {rscc(sharp.map, target, mask):.4f}")
     print(f"box RSCC to 2 Å target, input / auto-B    : {rscc(blurred, target):.4f} / {rscc(sharp.map, target):.4f}")
     old = sharpen_autob(blurred, 3.5, residual=ResidualB.ZERO)
-    print(f"masked RSCC, auto-B former rule (B_fit)   : {rscc(old.map, target, mask):.4f}  (B {old.b_sharpen_A2:.1f} Å²)")
+    print(
+        f"masked RSCC, auto-B former rule (B_fit)   : {rscc(old.map, target, mask):.4f}  (B {old.b_sharpen_A2:.1f} Å²)"
+    )
     print(f"B applied, default rule (B_fit - B_ideal) : {sharp.b_sharpen_A2:8.1f} Å²")
     new0, old0 = sharpen_autob(plain, 3.5), sharpen_autob(plain, 3.5, residual=ResidualB.ZERO)
     print(

@@ -85,3 +85,27 @@ def test_report_never_overwrites_existing_pngs_without_overwrite(capsys, work):
     assert rc == 0, err
     assert sorted(p.name for p in d.glob("r_*.png")) == pngs
     assert not [n for n in snapshot(d) if ".partial-" in n or n.endswith(".lock")]
+
+
+def test_train_never_writes_over_its_inputs(capsys, tmp_path):
+    pytest.importorskip("torch")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "manifest.json").write_text("{}")
+    refused(capsys, tmp_path, 2, "train", "--model", "unet", "--corpus", corpus, "-o", corpus, "--overwrite",
+            contains=("run folder", "same file as the input"))  # fmt: skip
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text('{"total_steps": 1}')
+    refused(capsys, tmp_path, 2, "train", "--model", "unet", "--corpus", corpus, "-o", run, "--overwrite",
+            "--config", run / "config.json", contains=("config.json", "same file as the input"))  # fmt: skip
+
+
+def test_two_trainings_cannot_share_a_run_folder(capsys, tmp_path):
+    pytest.importorskip("torch")
+    from densharp.io.atomic import locked_outputs
+
+    run = tmp_path / "run"
+    with locked_outputs([run]):
+        refused(capsys, tmp_path, 1, "train", "--model", "unet", "--corpus", tmp_path, "-o", run,
+                contains=(str(run), "another densharp run"))  # fmt: skip

@@ -452,6 +452,8 @@ class _Lock:
                 ) from None
             except OSError:  # no flock on this file system: fall back to no lock rather than fail
                 os.close(fd)
+                with contextlib.suppress(OSError):
+                    self.path.unlink()
                 return
             # the file may have been unlinked by its previous holder between our open and flock: retry
             try:
