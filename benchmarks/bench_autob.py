@@ -3,7 +3,9 @@
 Simulates the bundled test-split structure (3A4R chain A) at 3.5 Å with an extra B of 100 Å², fits B between
 10 and 3.5 Å, sharpens, and scores masked RSCC against the same model at 2 Å. The 'known B' is measured as the
 difference between the fitted B of the blurred map and of the same map without the extra B (the fit also sees
-the atoms' own B-factors and the form-factor fall-off). Prints one table.
+the atoms' own B-factors and the form-factor fall-off). Also sharpens the map *without* extra B (well resolved: its
+B is the intrinsic fall-off) with the default rule (residual B of an ideal map) and the former one (flatten all of
+B_fit), which made it worse than the input. Prints one table.
 
 Run: python benchmarks/bench_autob.py
 """
@@ -14,7 +16,7 @@ from importlib import resources
 
 from densharp.filters.bfactor import guinier_fit
 from densharp.filters.masks import auto_molecule_mask
-from densharp.filters.sharpen import sharpen_autob
+from densharp.filters.sharpen import ResidualB, sharpen_autob
 from densharp.metrics.rscc import rscc
 from densharp.simulate.density import simulate_map
 from densharp.simulate.structure import load_structure
@@ -39,6 +41,16 @@ def main() -> None:
     print(f"masked RSCC to 2 Å target, input          : {rscc(blurred, target, mask):.4f}")
     print(f"masked RSCC to 2 Å target, auto-B         : {rscc(sharp.map, target, mask):.4f}")
     print(f"box RSCC to 2 Å target, input / auto-B    : {rscc(blurred, target):.4f} / {rscc(sharp.map, target):.4f}")
+    old = sharpen_autob(blurred, 3.5, residual=ResidualB.ZERO)
+    print(
+        f"masked RSCC, auto-B former rule (B_fit)   : {rscc(old.map, target, mask):.4f}  (B {old.b_sharpen_A2:.1f} Å²)"
+    )
+    print(f"B applied, default rule (B_fit - B_ideal) : {sharp.b_sharpen_A2:8.1f} Å²")
+    new0, old0 = sharpen_autob(plain, 3.5), sharpen_autob(plain, 3.5, residual=ResidualB.ZERO)
+    print(
+        f"map without extra B: input {rscc(plain, target, mask):.4f}, auto-B {rscc(new0.map, target, mask):.4f} "
+        f"(B {new0.b_sharpen_A2:.1f} Å²), former rule {rscc(old0.map, target, mask):.4f} (B {old0.b_sharpen_A2:.1f} Å²)"
+    )
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from densharp.errors import (
     MapFormatError,
     OutputExistsError,
 )
+from densharp.optional import ml_available
 from densharp.volume import DensityMap
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "MapFormatError",
     "OutputExistsError",
     "__version__",
+    "ml_available",
 ]

@@ -26,6 +26,18 @@ class OutputExistsError(InputError):
     """An output file exists and ``--overwrite`` was not given."""
 
 
+class OutputBusyError(DensharpError):
+    """Another run holds the lock on an output this run would write (exit 1: try again later)."""
+
+
+class OutputWriteError(DensharpError):
+    """Writing an output failed (disk full, permissions, ...); nothing was left in its place."""
+
+
+class MemoryLimitError(InputError):
+    """An input or a requested size would need more memory than the budget allows (refused before allocating)."""
+
+
 class CheckpointError(DensharpError):
     """A checkpoint or weights file cannot be loaded (format version, checksum, architecture)."""
 

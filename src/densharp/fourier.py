@@ -151,27 +151,92 @@ def lowpass(m: DensityMap, d_min_A: float, edge_width_invA: float | None = None)
     return apply_radial_filter(m, lambda s: lowpass_filter_values(s, d_min_A, edge_width_invA))
 
 
+def centred_for_fft(data_zyx: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """``(y, offset, scale)`` with ``data = scale·y + offset``: mean removed (in float64) and scaled to |y| ≤ 1.
+
+    Filtering ``y`` instead of the data makes every linear filter independent of the map's units and offset
+    (a map ×10⁶ + 10³ filters to the same map ×10⁶ + 10³) and keeps float32 FFTs far from overflow, whatever the
+    magnitudes (values up to float32's limit). ``y`` is float32 (z, y, x).
+    """
+    lo = float(np.min(data_zyx))
+    hi = float(np.max(data_zyx))
+    offset = float(np.mean(data_zyx, dtype=np.float64))
+    scale = max(hi - offset, offset - lo)
+    if not (np.isfinite(scale) and scale > 0):
+        scale = 1.0
+    y = np.subtract(data_zyx, offset, dtype=np.float64) if data_zyx.size < (1 << 22) else None
+    if y is None:  # large maps: stay in float32 (the subtraction of a float32 mean is exact to float32 precision)
+        y32 = np.subtract(data_zyx, np.float32(offset), dtype=np.float32)
+        y32 *= np.float32(1.0 / scale)
+        return y32, float(np.float32(offset)), scale
+    y *= 1.0 / scale
+    return y.astype(np.float32), offset, scale
+
+
+def restore_centred(y: np.ndarray, offset: float, scale: float, dc_gain: float, what: str = "the map") -> np.ndarray:
+    """Inverse of :func:`centred_for_fft` after a filter with gain ``dc_gain`` at s = 0: ``scale·y + dc_gain·offset``.
+
+    Raises
+    ------
+    InputError
+        The result does not fit float32 (|values| ≥ 3·10³⁸): the map's values are too large for this filter.
+    """
+    from densharp.errors import InputError
+
+    peak = float(np.max(np.abs(y))) * scale + abs(dc_gain * offset) if y.size else 0.0
+    if not np.isfinite(peak) or peak >= float(np.finfo(np.float32).max):
+        raise InputError(
+            f"{what}: filtered values would reach {peak:.3g}, beyond float32's range; rescale the map "
+            "(its values are far larger than any density)"
+        )
+    out = y.astype(np.float32, copy=False) * np.float32(scale)
+    out += np.float32(dc_gain * offset)
+    return out
+
+
 def apply_radial_filter(m: DensityMap, fn) -> DensityMap:  # type: ignore[no-untyped-def]
-    """Multiply Fourier coefficients by ``fn(|s| in 1/Å)`` and return the filtered map on the same grid."""
-    f = rfft_map(m.data_zyx)
+    """Multiply Fourier coefficients by ``fn(|s| in 1/Å)`` and return the filtered map on the same grid.
+
+    The transform runs on the mean-removed, rescaled map (:func:`centred_for_fft`); the mean is put back times
+    ``fn(0)``, so the result does not depend on the map's offset or units.
+    """
+    y, offset, scale = centred_for_fft(m.data_zyx)
+    f = rfft_map(y)
+    del y
     s = frequency_grid_invA(m.shape_zyx, m.voxel_size_xyz_A)
-    f *= np.asarray(fn(s), dtype=np.float32)
-    return m.with_data(irfft_map(f, m.shape_zyx))
+    g = np.asarray(fn(s), dtype=np.float32)
+    del s
+    dc = float(g.flat[0]) if g.ndim else float(g)
+    f *= g
+    del g
+    return m.with_data(restore_centred(irfft_map(f, m.shape_zyx), offset, scale, dc, _name(m)))
 
 
 def apply_shell_filter(m: DensityMap, shells: Shells, gain: np.ndarray, beyond: float = 0.0) -> DensityMap:
-    """Multiply every Fourier coefficient in shell ``k`` by ``gain[k]`` (``beyond`` past the last shell)."""
-    f = rfft_map(m.data_zyx)
+    """Multiply every Fourier coefficient in shell ``k`` by ``gain[k]`` (``beyond`` past the last shell).
+
+    Offset- and unit-independent like :func:`apply_radial_filter` (the mean is restored times ``gain[0]``).
+    """
+    y, offset, scale = centred_for_fft(m.data_zyx)
+    f = rfft_map(y)
+    del y
     g = np.append(np.asarray(gain, dtype=np.float32), np.float32(beyond))
     f *= g[shells.index]  # index -1 picks ``beyond``
-    return m.with_data(irfft_map(f, m.shape_zyx))
+    dc = float(g[shells.index.flat[0]])
+    return m.with_data(restore_centred(irfft_map(f, m.shape_zyx), offset, scale, dc, _name(m)))
+
+
+def _name(m: DensityMap) -> str:
+    return m.source.path if m.source is not None else "the map"
 
 
 def shell_amplitudes(m: DensityMap, shells: Shells | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Radially averaged Fourier amplitude per shell: ``(shell centres in 1/Å, mean |F|)``."""
     shells = shells or resolution_shells(m.shape_zyx, m.voxel_size_xyz_A)
-    f = rfft_map(m.data_zyx)
-    amp = shells.sum(np.abs(f)) / np.maximum(shells.count(), 1)
+    y, offset, scale = centred_for_fft(m.data_zyx)
+    f = rfft_map(y)
+    f.flat[0] = offset * y.size / scale  # the mean's term, exact, without its FFT round-off in the other shells
+    amp = shells.sum(np.abs(f)) * scale / np.maximum(shells.count(), 1)
     return shells.centres_invA, amp
 
 

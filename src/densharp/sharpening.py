@@ -15,7 +15,6 @@ The use case in two steps, both pure (no file access):
 from __future__ import annotations
 
 import enum
-import importlib.util
 import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -232,10 +231,10 @@ class SharpenOutcome:
 
 def learned_unavailable() -> str | None:
     """Why learned models cannot run here (``None`` when torch and safetensors are installed)."""
-    missing = [m for m in ("torch", "safetensors") if importlib.util.find_spec(m) is None]
-    if not missing:
-        return None
-    return f"{' and '.join(missing)} not installed (pip install torch==2.13.0 'densharp[ml]')"
+    from densharp.optional import ml_available
+
+    ok, why = ml_available()
+    return None if ok else why
 
 
 # ----------------------------------------------------------------------------------------------- planning

@@ -90,7 +90,7 @@ def test_evaluate_cli_target_from_model(tmp_path, two_chains, small_case):
     p = tmp_path / "m.mrc"
     write_map(p, t)
     assert main(["evaluate", str(p), "--structure", str(model), "--resolution", "3"]) == 0
-    assert main(["evaluate", str(p), "--model", str(model)]) == 2
+    assert main(["evaluate", str(p), "--structure", str(model)]) == 2
 
 
 def test_report_of_training_folder(tmp_path):

@@ -8,11 +8,14 @@ below is explicit so a missing or broken command fails loudly at start-up rather
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import signal
 import sys
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from types import ModuleType
 
 from densharp import __version__
@@ -99,8 +102,46 @@ def _setup_logging(args: argparse.Namespace) -> None:
     logging.captureWarnings(False)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's time limit, ``kill``): handled exactly like Ctrl-C."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated` (main thread only; restored afterwards)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except (ValueError, OSError):  # pragma: no cover - not the main interpreter
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupted_message(exc: KeyboardInterrupt) -> str:
+    from densharp.io.atomic import written_paths
+
+    what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+    done = written_paths()
+    if not done:
+        return f"error: {what}; no output was written"
+    names = ", ".join(str(p) for p in done[:6]) + (" ..." if len(done) > 6 else "")
+    return f"error: {what} after writing {names}; other outputs of this run were not written"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``); return the exit code (0 ok, 1 failure, 2 bad input)."""
+    from densharp.io.atomic import reset_written
+
     parser = build_parser()
     try:
         args = parser.parse_args(list(argv) if argv is not None else None)
@@ -110,8 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     _setup_logging(args)
+    reset_written()
     try:
-        with warnings.catch_warnings():
+        with _sigterm_as_interrupt(), warnings.catch_warnings():
             warnings.simplefilter("always", DensharpWarning)
             warnings.showwarning = _log_warning
             rc = args._module.run(args)
@@ -126,8 +168,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.exception("failure")
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("error: interrupted; no output was written", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(_interrupted_message(exc), file=sys.stderr)
+        return 1
+    except MemoryError:
+        if args.debug:
+            log.exception("out of memory")
+        print(
+            "error: out of memory; the input is too large for this machine: crop or bin it, or set "
+            "DENSHARP_MAX_MEMORY_GB lower so densharp refuses such inputs before starting",
+            file=sys.stderr,
+        )
+        return 1
+    except OSError as exc:
+        if args.debug:
+            log.exception("I/O failure")
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}; check the file and the disk (rerun with --debug)", file=sys.stderr)
         return 1
     except Exception as exc:  # unexpected: still one line unless --debug
         if args.debug:

@@ -30,9 +30,29 @@ def add_permissive(p: argparse.ArgumentParser) -> None:
     )
 
 
+#: seeds are accepted in [0, MAX_SEED]: numpy and torch both take every value in this range
+MAX_SEED = 2**32 - 1
+
+
+def seed_int(text: str) -> int:
+    """Argparse type: an integer seed from 0 to :data:`MAX_SEED`."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; give a seed from 0 to {MAX_SEED}") from None
+    if not 0 <= v <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{text} is outside the valid range; give a seed from 0 to {MAX_SEED}")
+    return v
+
+
 def add_seed(p: argparse.ArgumentParser, default: int = 0) -> None:
-    """``--seed``."""
-    p.add_argument("--seed", type=int, default=default, help="random seed (recorded in outputs; default %(default)s)")
+    """``--seed`` (an integer from 0 to 2³²−1)."""
+    p.add_argument(
+        "--seed",
+        type=seed_int,
+        default=default,
+        help=f"random seed, 0 to {MAX_SEED} (recorded in outputs; default %(default)s)",
+    )
 
 
 def positive_float(text: str) -> float:
@@ -43,6 +63,17 @@ def positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not v > 0 or v == float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+    return v
+
+
+def finite_float(text: str) -> float:
+    """Argparse type: a finite number (no nan, inf)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if v != v or v in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number")
     return v
 
 
@@ -79,7 +110,7 @@ def provenance() -> dict[str, Any]:
         "host": platform.node(),
         "argv": list(sys.argv),
     }
-    if "torch" in sys.modules:
+    if sys.modules.get("torch") is not None:
         info["torch"] = sys.modules["torch"].__version__
     return info
 

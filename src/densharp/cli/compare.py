@@ -10,7 +10,6 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from densharp.cli._args import add_mask, add_permissive, resolve_mask
@@ -47,7 +46,11 @@ def run(args: argparse.Namespace) -> int:
         "d_fsc0143_A": curve.resolution_at(0.143),
     }
     if args.json:
-        print(json.dumps(out, indent=2))
+        from densharp.cli.fsc import resolution_notes
+        from densharp.io.atomic import json_text
+
+        res = {k: out[k] for k in ("d_fsc05_A", "d_fsc0143_A")}
+        print(json_text({**out, "notes": resolution_notes(res)}), end="")
         return 0
     print(f"RSCC (box)      {out['rscc_box']:.4f}")
     print(f"RSCC (mask)     {out['rscc_mask']:.4f}   mask: {mask_desc}")

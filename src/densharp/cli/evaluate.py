@@ -28,7 +28,13 @@ log = logging.getLogger("densharp.evaluate")
 
 def add_args(p: argparse.ArgumentParser) -> None:
     """Register ``evaluate`` arguments."""
-    p.add_argument("maps", nargs="*", type=Path, metavar="MAP", help="sharpened maps to score (named by file stem)")
+    p.add_argument(
+        "maps",
+        nargs="*",
+        type=Path,
+        metavar="MAP",
+        help="sharpened maps to score (named by file name without the map suffix; folders added when names collide)",
+    )
     g = p.add_mutually_exclusive_group()
     g.add_argument("--target", type=Path, metavar="MAP", help="target map on the same grid")
     g.add_argument(
@@ -55,6 +61,54 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--csv", type=Path, metavar="OUT.csv", help="write one row per map/method here")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (refused by default)")
     add_permissive(p)
+
+
+_MAP_SUFFIXES = (".gz", ".mrc", ".map", ".ccp4", ".mrcs")
+
+
+def _stem(p: Path) -> str:
+    name = p.name
+    for suf in _MAP_SUFFIXES:
+        if name.lower().endswith(suf):
+            name = name[: -len(suf)]
+    return name or p.name
+
+
+def unique_map_names(paths: list[Path], reserved: tuple[str, ...] = ()) -> list[str]:
+    """One distinct row name per map, for the table and the JSON.
+
+    The name is the file name without its map suffix (``x.v1.mrc`` → ``x.v1``), with as many parent folders as it
+    takes to tell maps apart (``a/x.mrc``, ``b/x.mrc`` → ``a/x``, ``b/x``).
+
+    Names that equal a method in ``reserved`` get their suffix back (``autob.mrc``). The same file given twice is
+    refused.
+    """
+    resolved = [p.resolve() for p in paths]
+    for i, r in enumerate(resolved):
+        if r in resolved[:i]:
+            raise InputError(f"{paths[i]}: the same map is given twice; give each map once")
+    parents = [p.resolve().parent.parts for p in paths]
+    depth = [0] * len(paths)
+
+    def name(i: int) -> str:
+        return "/".join([*parents[i][len(parents[i]) - depth[i] :], _stem(paths[i])]) if depth[i] else _stem(paths[i])
+
+    names = [name(i) for i in range(len(paths))]
+    for _ in range(64):  # only the names that collide get (more) parent folders
+        clash = [i for i, n in enumerate(names) if names.count(n) > 1]
+        if not clash:
+            break
+        for i in clash:
+            depth[i] = min(depth[i] + 1, len(parents[i]))
+        names = [name(i) for i in range(len(paths))]
+    out = []
+    for p, n in zip(paths, names):
+        if n in reserved:
+            n = n[: len(n) - len(_stem(p))] + p.name
+        out.append(n)
+    if len(set(out)) != len(out):  # pragma: no cover - only if renaming a reserved name collides again
+        out = [str(p) for p in paths]
+    return out
 
 
 def csv_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
@@ -102,15 +156,8 @@ def format_case(record: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Score maps and baselines; print the table; write JSON/CSV when asked."""
-    from densharp.evaluate.case import evaluate_case, target_from_model
     from densharp.evaluate.methods import parse_methods
-    from densharp.evaluate.table import summarize
-    from densharp.filters.fsc_weight import check_half_maps, estimate_resolution
-    from densharp.filters.masks import mask_from_map
-    from densharp.filters.sharpen import check_map_content
-    from densharp.io.atomic import check_outputs
-    from densharp.io.evaluation import write_csv, write_run_json
-    from densharp.io.maps import file_sha256, read_map
+    from densharp.io.atomic import OutputSet
 
     if args.target is None and args.structure is None:
         raise InputError("give the target: --target MAP, or --structure FILE with --resolution Å")
@@ -121,26 +168,48 @@ def run(args: argparse.Namespace) -> int:
     names = parse_methods(args.methods) if args.methods else ["identity", "autob"] + (["fsc"] if args.half_maps else [])
     if args.input is None and args.methods:
         raise InputError("--methods run on the input: give --input MAP")
-    check_outputs([p for p in (args.json, args.csv) if p is not None], overwrite=args.overwrite)
+    inputs = [*args.maps, args.input, args.target, args.structure, args.mask, *(args.half_maps or [])]
+    with OutputSet([args.json, args.csv], overwrite=args.overwrite, inputs=inputs, primary=args.json or args.csv):
+        return _run(args, names)
 
-    maps = {Path(p).name.split(".")[0]: read_map(p, permissive=args.permissive) for p in args.maps}
+
+def _run(args: argparse.Namespace, names: list[str]) -> int:
+    from densharp.evaluate.case import check_model_in_box, evaluate_case, target_from_model
+    from densharp.evaluate.methods import METHODS
+    from densharp.evaluate.table import summarize
+    from densharp.filters.fsc_weight import check_half_maps, estimate_resolution
+    from densharp.filters.masks import mask_from_map
+    from densharp.filters.sharpen import check_map_content, check_resolution
+    from densharp.io.evaluation import write_csv, write_run_json
+    from densharp.io.maps import file_sha256, read_map
+
+    keys = unique_map_names(list(args.maps), reserved=tuple(METHODS))
+    maps = {k: read_map(p, permissive=args.permissive) for k, p in zip(keys, args.maps)}
     like = next(iter(maps.values())) if maps else read_map(args.input, permissive=args.permissive)
     inp = read_map(args.input, permissive=args.permissive) if args.input is not None else None
+    if inp is not None:
+        check_map_content(inp, str(args.input))
     half = None
     if args.half_maps:
         half = (read_map(args.half_maps[0], permissive=args.permissive), read_map(args.half_maps[1], args.permissive))
-        check_half_maps(*half)
-    for name, m in maps.items():
-        check_map_content(m, name)
+        check_half_maps(*half, names=(str(args.half_maps[0]), str(args.half_maps[1])))
+    for m, p in zip(maps.values(), args.maps):
+        check_map_content(m, str(p))
+    if args.input_resolution is not None:
+        check_resolution(args.input_resolution, inp if inp is not None else like, "--input-resolution")
     if args.target is not None:
         target = read_map(args.target, permissive=args.permissive)
         target_desc = f"map {args.target}"
+        check_map_content(target, f"{args.target} (the target)")
     else:
         from densharp.simulate.structure import load_structure
 
+        check_resolution(args.resolution, like, "--resolution (of the simulated target)")
         st, _ = load_structure(args.structure)
+        check_model_in_box(st, like, str(args.structure))
         target = target_from_model(st, like, args.resolution)
         target_desc = f"simulated from {args.structure} at {args.resolution:g} Å"
+        check_map_content(target, f"the target simulated from {args.structure}")
     like.check_same_grid(target, "the maps and the target", fix="resample onto one grid")
     d_in = args.input_resolution
     if d_in is None and half is not None:

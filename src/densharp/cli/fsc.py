@@ -10,7 +10,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import json
+import math
 from pathlib import Path
 
 from densharp.cli._args import add_mask, add_permissive, resolve_mask
@@ -30,12 +30,28 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Compute and print the FSC."""
+    from densharp.io.atomic import OutputSet
+
+    outs = [p for p in (args.csv, args.png) if p is not None]
+    with OutputSet(outs, overwrite=args.overwrite, inputs=[args.map_a, args.map_b, args.mask]):
+        return _run(args)
+
+
+def resolution_notes(res: dict[str, float]) -> list[str]:
+    """Why a resolution is null in JSON: the curve is below the threshold from the first shell on (``inf``)."""
+    return [
+        f"{k} is null: the FSC is below {'0.5' if '05' in k else '0.143'} from the first shell on (no resolution)"
+        for k, v in res.items()
+        if v is not None and not math.isfinite(v)
+    ]
+
+
+def _run(args: argparse.Namespace) -> int:
     from densharp.filters.sharpen import check_map_content
-    from densharp.io.atomic import check_outputs, write_text_atomic
+    from densharp.io.atomic import json_text, write_text_atomic
     from densharp.io.maps import read_map
     from densharp.metrics.fsc import fsc_curve
 
-    check_outputs([p for p in (args.csv, args.png) if p is not None], overwrite=args.overwrite)
     a = read_map(args.map_a, permissive=args.permissive)
     b = read_map(args.map_b, permissive=args.permissive)
     check_map_content(a, str(args.map_a))
@@ -55,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
         save_fsc_plot(args.png, {"FSC": curve.to_dict()}, title=f"{args.map_a.name} vs {args.map_b.name}")
     if args.json:
-        print(json.dumps({"mask": mask_desc, **res, "curve": curve.to_dict()}, indent=2))
+        print(json_text({"mask": mask_desc, **res, "curve": curve.to_dict(), "notes": resolution_notes(res)}), end="")
         return 0
     print(f"mask: {mask_desc}")
     print(f"FSC = 0.5   at {res['d_fsc05_A']:.3f} Å" + ("" if curve.crosses(0.5) else " (never crossed: Nyquist)"))

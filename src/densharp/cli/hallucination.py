@@ -18,6 +18,7 @@ import logging
 from pathlib import Path
 
 from densharp.cli._args import add_seed, positive_float, provenance
+from densharp.errors import InputError
 
 log = logging.getLogger("densharp.hallucination")
 
@@ -39,16 +40,26 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the omit test and print its table."""
-    from densharp.evaluate.hallucination import format_hallucination, hallucination_check, make_omit_case
     from densharp.evaluate.methods import parse_methods
-    from densharp.io.atomic import check_outputs
+    from densharp.io.atomic import OutputSet
     from densharp.io.evaluation import write_run_json
     from densharp.io.maps import file_sha256
     from densharp.simulate.structure import load_structure
 
     names = parse_methods(args.methods)
-    if args.json is not None:
-        check_outputs([args.json], overwrite=args.overwrite)
+    if not 0 < args.fraction < 1:
+        raise InputError(f"--fraction must lie between 0 and 1 (exclusive), got {args.fraction:g}")
+    if not (args.b_extra == args.b_extra and abs(args.b_extra) < 1e4):
+        raise InputError(f"--b-extra {args.b_extra} Å² must be a finite B-factor within ±10000 Å²")
+    if args.max_box < 16:
+        raise InputError(f"--max-box must be at least 16 voxels, got {args.max_box}")
+    with OutputSet([args.json], overwrite=args.overwrite, inputs=[args.structure]):
+        return _run(args, names, load_structure, file_sha256, write_run_json)
+
+
+def _run(args: argparse.Namespace, names: list[str], load_structure, file_sha256, write_run_json) -> int:  # type: ignore[no-untyped-def]
+    from densharp.evaluate.hallucination import format_hallucination, hallucination_check, make_omit_case
+
     st, _ = load_structure(args.structure, seed=args.seed)
     case = make_omit_case(
         st,

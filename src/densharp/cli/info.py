@@ -1,4 +1,8 @@
-"""Show a map's header geometry, statistics and warnings.
+"""Show a map's header geometry, statistics and warnings (and what a file that is not a volume holds).
+
+Files that are not one 3-D volume — a 2-D image (NZ = 1), an image stack (ISPG 0 with NZ > 1, or .mrcs, per
+MRC2014) or a volume stack (ISPG 401-630) — are reported as what they are, from the header alone; so is a map too
+large for the memory budget (statistics skipped).
 
 Examples
 --------
@@ -9,13 +13,13 @@ Examples
 from __future__ import annotations
 
 import argparse
-import json
 import warnings
 from pathlib import Path
 
 from densharp.cli._args import add_permissive
-from densharp.errors import DensharpWarning
-from densharp.io.maps import read_map
+from densharp.errors import DensharpWarning, MemoryLimitError
+from densharp.io.atomic import json_text
+from densharp.io.maps import MapKind, read_map, read_map_header
 from densharp.metrics.stats import map_statistics
 
 
@@ -30,9 +34,18 @@ def run(args: argparse.Namespace) -> int:
     """Print the header summary of every map."""
     records = []
     for path in args.maps:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", DensharpWarning)
-            m = read_map(path, permissive=args.permissive)
+        hdr = read_map_header(path, permissive=args.permissive)
+        readable = hdr.kind is MapKind.VOLUME or (args.permissive and hdr.kind is MapKind.IMAGE_STACK)
+        if not readable:
+            records.append(_header_only_record(hdr, None))
+            continue
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", DensharpWarning)
+                m = read_map(path, permissive=args.permissive)
+        except MemoryLimitError as exc:
+            records.append(_header_only_record(hdr, str(exc)))
+            continue
         notes = [str(w.message) for w in caught]
         if not m.is_isotropic:
             notes.append("anisotropic voxels")
@@ -41,15 +54,24 @@ def run(args: argparse.Namespace) -> int:
         stats = map_statistics(m)
         if stats["sd"] == 0:
             notes.append("constant map: every voxel has the same value")
-        rec = {"path": str(path), "sha256": m.source.sha256 if m.source else None, **m.geometry_dict()}
+        rec = {"path": str(path), "kind": hdr.kind.value, "sha256": m.source.sha256 if m.source else None}
+        rec.update(m.geometry_dict())
         rec["statistics"] = stats
         rec["nyquist_A"] = m.nyquist_A
         rec["warnings"] = notes
         records.append(rec)
     if args.json:
-        print(json.dumps(records if len(records) > 1 else records[0], indent=2))
+        print(json_text(records if len(records) > 1 else records[0]), end="")
         return 0
     for rec in records:
+        if "statistics" not in rec:
+            print(f"{rec['path']}")
+            print(f"  kind              {rec['kind']}: {rec['description']}")
+            print(f"  grid (NX,NY,NZ)   {rec['shape_crs']}  (MRC mode {rec['mode']}, ISPG {rec['ispg']})")
+            print(f"  pixel size (Å)    {rec['pixel_size_xyz_A']}")
+            for n in rec["warnings"]:
+                print(f"  note: {n}")
+            continue
         order = "".join("xyz"[i - 1] for i in rec["axis_order_crs"])
         st = rec["statistics"]
         print(f"{rec['path']}")
@@ -66,3 +88,25 @@ def run(args: argparse.Namespace) -> int:
         for n in rec["warnings"]:
             print(f"  warning: {n}")
     return 0
+
+
+def _header_only_record(hdr, too_big: str | None) -> dict:  # type: ignore[no-untyped-def]
+    """Record of a file described from its header alone (not a volume, or too large to read)."""
+    notes = []
+    if hdr.kind is not MapKind.VOLUME:
+        notes.append(
+            f"not a 3-D volume ({hdr.why}): commands that need a volume (sharpen, fsc, compare, evaluate) refuse it"
+        )
+    if too_big:
+        notes.append(f"statistics skipped: {too_big}")
+    return {
+        "path": str(hdr.path),
+        "kind": hdr.kind.value,
+        "description": hdr.describe(),
+        "shape_crs": list(hdr.shape_crs),
+        "mode": hdr.mode,
+        "ispg": hdr.ispg,
+        "pixel_size_xyz_A": [round(v, 6) if v == v else None for v in hdr.pixel_size_xyz_A],
+        "data_bytes": hdr.data_bytes,
+        "warnings": notes,
+    }

@@ -8,7 +8,6 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import json
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -23,7 +22,9 @@ def run(args: argparse.Namespace) -> int:
 
     cards = shipped_cards()
     if args.json:
-        print(json.dumps({name: c.record() | {"file": c.path} for name, c in cards.items()}, indent=2))
+        from densharp.io.atomic import json_text
+
+        print(json_text({name: c.record() | {"file": c.path} for name, c in cards.items()}), end="")
         return 0
     if not cards:
         print("no trained models are shipped in this version; classical methods (autob, bfactor, fsc) are available")

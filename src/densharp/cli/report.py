@@ -29,14 +29,14 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Write the report and its PNGs."""
+    """Write the report and its PNGs (all of them or none)."""
     from densharp.errors import InputError
-    from densharp.io.atomic import check_outputs
+    from densharp.io.atomic import OutputSet, check_outputs
     from densharp.io.evaluation import read_run_json
-    from densharp.report.html import build_report
+    from densharp.report.html import build_report, planned_pngs
 
     out = Path(args.out)
-    check_outputs([out], overwrite=args.overwrite)
+    check_outputs([out], overwrite=args.overwrite, inputs=[args.run, args.training])
     rec = None
     training = args.training
     if args.run.is_dir():
@@ -48,6 +48,30 @@ def run(args: argparse.Namespace) -> int:
         side = args.run.parent
         if training is None and ((side / "val_curve.csv").is_file() or (side / "train_log.jsonl").is_file()):
             training = side
-    pngs = build_report(out, rec, training, title=args.title or f"densharp report: {args.run}")
+    try:
+        pngs = planned_pngs(out, rec, training)
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+        raise InputError(_malformed(args.run, exc)) from None
+    inputs = [args.run, args.training]
+    if training is not None:
+        inputs += [Path(training) / "val_curve.csv", Path(training) / "train_log.jsonl"]
+    with OutputSet([out, *pngs], overwrite=args.overwrite, inputs=inputs, primary=out):
+        try:
+            written = build_report(out, rec, training, title=args.title or f"densharp report: {args.run}")
+        except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+            if isinstance(exc, InputError):
+                raise
+            raise InputError(_malformed(args.run, exc)) from None
+        unplanned = sorted(set(written) - set(pngs))
+        if unplanned:  # pragma: no cover - planned_pngs and build_report disagree: a bug, not the user's
+            raise RuntimeError(f"report drew unplanned files {unplanned}")
     print(f"wrote {out} and {len(pngs)} PNGs beside it")
     return 0
+
+
+def _malformed(path: Path, exc: Exception) -> str:
+    what = f"missing key {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+    return (
+        f"{path}: malformed run record ({what}); regenerate it with 'densharp evaluate --json', "
+        "'densharp hallucination --json' or benchmarks/bench_quality.py"
+    )

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from densharp.cli._args import add_output, add_seed, positive_float, provenance, sidecar_path
+from densharp.cli._args import add_output, add_seed, finite_float, positive_float, provenance, sidecar_path
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--voxel-size", type=positive_float, default=1.0, help="voxel size in Å (default %(default)s)")
     p.add_argument(
         "--b-factor",
-        type=float,
+        type=finite_float,
         default=0.0,
         help="B applied to every atom, exp(-B s²/4), Å² (positive blurs; default %(default)s)",
     )
@@ -61,7 +61,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Simulate and write the map(s)."""
     from densharp.errors import InputError
-    from densharp.io.atomic import check_outputs, write_json_atomic
+    from densharp.filters.bfactor import check_bfactor
+    from densharp.io.atomic import OutputSet, write_json_atomic
     from densharp.io.maps import write_map
     from densharp.simulate.structure import load_structure
 
@@ -73,12 +74,19 @@ def run(args: argparse.Namespace) -> int:
         if args.modality != "xray":
             raise InputError("--mtz writes crystallographic map coefficients; add --modality xray")
         outs.append(args.mtz)
-    check_outputs(outs, overwrite=args.overwrite)
+    check_bfactor(args.b_factor, "--b-factor")
     if args.resolution < 2 * args.voxel_size:
         raise InputError(
             f"--resolution {args.resolution:g} Å is finer than Nyquist for --voxel-size {args.voxel_size:g} Å; "
             f"use --voxel-size {args.resolution / 2.2:.2f} or less"
         )
+    with OutputSet(outs, overwrite=args.overwrite, inputs=[args.structure], primary=out):
+        _simulate(args, out, load_structure, write_map, write_json_atomic)
+    log.info("wrote %s%s", out, " and half maps" if args.half_maps else "")
+    return 0
+
+
+def _simulate(args: argparse.Namespace, out: Path, load_structure, write_map, write_json_atomic) -> None:  # type: ignore[no-untyped-def]
     st, rec = load_structure(args.structure, seed=args.seed)
     log.info("%s: %d atoms after cleaning", args.structure, rec["atoms"])
     rng = np.random.default_rng(args.seed)
@@ -129,5 +137,3 @@ def run(args: argparse.Namespace) -> int:
         write_map(_half_path(out, 2), halves[1], overwrite=args.overwrite, label=label + " half2")
     write_json_atomic(sidecar_path(out), meta)
     write_map(out, full, overwrite=args.overwrite, label=label)
-    log.info("wrote %s%s", out, " and half maps" if halves is not None else "")
-    return 0

@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from densharp.cli._args import seed_int
 from densharp.errors import InputError
 
 log = logging.getLogger("densharp")
@@ -80,7 +81,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="real maps (fetch_real.py output) validated at every evaluation (default: $DENSHARP_REALDATA, else off)",
     )
-    p.add_argument("--seed", type=int, help="seed of model init and data stream (default 0)")
+    p.add_argument("--seed", type=seed_int, help="seed of model init and data stream, 0 to 2³²−1 (default 0)")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
     p.add_argument("--overwrite", action="store_true", help="delete this command's files in RUN_DIR first")
 
@@ -135,16 +136,29 @@ def val_history(log_file: Path) -> list[dict[str, float]]:
     rows: dict[int, dict[str, float]] = {}
     if not log_file.is_file():
         return []
-    for line in log_file.read_text(encoding="utf-8").splitlines():
+    try:
+        lines = log_file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{log_file}: cannot read the training log ({exc}); move it away and rerun") from None
+    for i, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
         try:
             rec = json.loads(line)
         except json.JSONDecodeError:
-            continue
-        if "val_rscc" in rec:
-            rows[int(rec["step"])] = {
-                "step": int(rec["step"]),
-                **{k[4:]: float(v) for k, v in rec.items() if k.startswith("val_rscc")},
-            }
+            if i == len(lines):  # a run killed mid-write leaves a partial last line
+                continue
+            raise InputError(f"{log_file}: line {i} is not JSON; fix or remove that line") from None
+        if isinstance(rec, dict) and "val_rscc" in rec:
+            try:
+                rows[int(rec["step"])] = {
+                    "step": int(rec["step"]),
+                    **{k[4:]: float(v) for k, v in rec.items() if k.startswith("val_rscc")},
+                }
+            except (KeyError, TypeError, ValueError) as exc:
+                raise InputError(
+                    f"{log_file}: line {i}: malformed validation record ({exc}); fix or remove it"
+                ) from None
     return [rows[s] for s in sorted(rows)]
 
 
@@ -229,22 +243,21 @@ def _validation(args: argparse.Namespace, cfg: Any, pair_cfg: Any, modality: Any
 
 def run(args: argparse.Namespace) -> int:
     """Resolve the config, build data and validation, train, write the curves."""
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise InputError("training needs torch: pip install torch==2.13.0 'densharp[ml]'") from None
-    from densharp.cli._args import provenance
-    from densharp.evaluate.validation import make_validation_set
-    from densharp.io.atomic import write_json_atomic
-    from densharp.ml.train import train
+    from densharp.optional import require_ml
+
+    require_ml("training")
+    from densharp.io.atomic import check_not_an_input, locked_outputs
     from densharp.modality import Modality
-    from densharp.normalisation import NormKind
-    from densharp.simulate.corpus_pairs import CorpusPairs
-    from densharp.simulate.crystal_pairs import CrystalConfig, CrystalPairs
+    from densharp.simulate.crystal_pairs import CrystalConfig
     from densharp.simulate.pairs import PairConfig
 
     if args.val_cases < 1:
         raise InputError("--val-cases must be >= 1")
+
+    run_dir = Path(args.out)
+    for name in RUN_FILES:
+        check_not_an_input(run_dir / name, [args.config], what=f"run file {name}")
+    check_not_an_input(run_dir, [args.corpus], what="run folder")
     cfg, pair_over = resolve_config(args)
     patch = cfg.patch_size_zyx[0]
     modality = Modality.parse(args.modality)
@@ -256,7 +269,24 @@ def run(args: argparse.Namespace) -> int:
         pair_cfg = pair_cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in pair_over.items()})
     except TypeError as exc:
         raise InputError(f"train config 'pair' ({pair_cls.__name__}): {exc}") from None
-    run_dir = Path(args.out)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise InputError(f"{run_dir}: exists and is not a folder; choose another -o RUN_DIR")
+    run_dir.absolute().parent.mkdir(parents=True, exist_ok=True)
+    with locked_outputs([run_dir]):  # lock file .RUN_DIR.lock beside the folder: one training per run folder
+        return _train(args, cfg, pair_cfg, run_dir, modality, patch)
+
+
+def _train(args: argparse.Namespace, cfg: Any, pair_cfg: Any, run_dir: Path, modality: Any, patch: int) -> int:
+    from densharp.cli._args import provenance
+    from densharp.evaluate.validation import make_validation_set
+    from densharp.io.atomic import write_json_atomic
+    from densharp.ml.train import train
+    from densharp.modality import Modality
+    from densharp.normalisation import NormKind
+    from densharp.simulate.corpus_pairs import CorpusPairs
+    from densharp.simulate.crystal_pairs import CrystalPairs
+
+    xray = modality is Modality.XRAY
     prepare_run_dir(run_dir, args.resume, args.overwrite)
 
     pairs: Any

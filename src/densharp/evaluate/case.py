@@ -113,6 +113,34 @@ def evaluate_case(
     return record
 
 
+def check_model_in_box(st: Any, like: DensityMap, name: str = "the model", min_fraction: float = 0.5) -> float:
+    """Fraction of the model's atoms inside ``like``'s box; refuse a model mostly outside it.
+
+    Raises
+    ------
+    InputError
+        Fewer than ``min_fraction`` of the atoms lie in the box: the model and the map are in different frames (or
+        the map's origin is wrong), and the simulated target would be (nearly) empty.
+    """
+    from densharp.errors import InputError
+
+    xyz = np.array([cra.atom.pos.tolist() for cra in st[0].all()], dtype=np.float64).reshape(-1, 3)
+    if len(xyz) == 0:
+        raise InputError(f"{name}: the model has no atoms; check the file")
+    lo = np.asarray(like.origin_xyz_A, dtype=np.float64)
+    hi = lo + np.asarray(like.box_size_xyz_A, dtype=np.float64)
+    frac = float(np.mean(np.all((xyz >= lo) & (xyz < hi), axis=1)))
+    if frac < min_fraction:
+        c = xyz.mean(axis=0)
+        raise InputError(
+            f"{name}: only {frac:.0%} of its {len(xyz)} atoms lie inside the map box "
+            f"(x {lo[0]:.1f}..{hi[0]:.1f}, y {lo[1]:.1f}..{hi[1]:.1f}, z {lo[2]:.1f}..{hi[2]:.1f} Å; model centre "
+            f"{c[0]:.1f}, {c[1]:.1f}, {c[2]:.1f} Å): the model and the maps are in different frames; fit the model "
+            "into the map or fix the map origin"
+        )
+    return frac
+
+
 def target_from_model(st: Any, like: DensityMap, d_A: float, b_extra_A2: float = 0.0) -> DensityMap:
     """Model density (EM form factors) at ``d_A`` simulated on exactly ``like``'s grid (orthogonal box)."""
     from densharp.simulate.density import simulate_map

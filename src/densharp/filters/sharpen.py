@@ -11,8 +11,15 @@ from typing import Any
 
 import numpy as np
 
-from densharp.errors import InputError
-from densharp.filters.bfactor import GuinierFit, guinier_fit, sharpen_with_b
+from densharp.errors import DensharpError, InputError
+from densharp.filters.bfactor import (
+    MAX_GAIN,
+    GuinierFit,
+    check_bfactor,
+    gain_cap_resolution_A,
+    guinier_fit,
+    sharpen_with_b,
+)
 from densharp.filters.fsc_weight import check_half_maps, estimate_resolution, fsc_weighted_average, half_map_fsc
 from densharp.metrics.fsc import FSCCurve
 from densharp.volume import DensityMap
@@ -37,6 +44,8 @@ class SharpenResult:
     guinier: GuinierFit | None = None
     half_map_fsc: FSCCurve | None = None
     notes: list[str] = field(default_factory=list)
+    residual_b_A2: float | None = None
+    rule: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (the map itself excluded)."""
@@ -46,6 +55,10 @@ class SharpenResult:
             "b_sharpen_A2": round(self.b_sharpen_A2, 3),
             "notes": self.notes,
         }
+        if self.rule is not None:
+            out["rule"] = self.rule
+        if self.residual_b_A2 is not None:
+            out["residual_b_A2"] = round(self.residual_b_A2, 3)
         if self.guinier is not None:
             out["guinier_fit"] = self.guinier.to_dict()
         if self.half_map_fsc is not None:
@@ -55,12 +68,20 @@ class SharpenResult:
 
 
 def check_map_content(m: DensityMap, name: str) -> None:
-    """Refuse a map that is constant (e.g. all zero): there is nothing to sharpen or correlate."""
+    """Refuse a map that is constant (e.g. all zero) or not finite: there is nothing to sharpen or correlate."""
     d = m.data_zyx
-    if float(d.max()) == float(d.min()):
-        raise InputError(
-            f"{name}: every voxel has the value {float(d.min()):.4g} (constant map); give a map with density"
-        )
+    lo, hi = float(d.min()), float(d.max())
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise InputError(f"{name}: the map holds NaN or infinite values; fix it or read it with --permissive")
+    if hi == lo:
+        raise InputError(f"{name}: every voxel has the value {lo:.4g} (constant map); give a map with density")
+
+
+def check_finite_result(m: DensityMap, what: str) -> None:
+    """Refuse to hand on a result with NaN/Inf voxels (a failure, never written)."""
+    n_bad = int(np.count_nonzero(~np.isfinite(m.data_zyx)))
+    if n_bad:
+        raise DensharpError(f"{what} produced {n_bad} NaN/infinite voxels; nothing was written: report this bug")
 
 
 def check_orthogonal(m: DensityMap, name: str) -> None:
@@ -75,18 +96,19 @@ def check_orthogonal(m: DensityMap, name: str) -> None:
 
 def check_resolution(d_min_A: float, m: DensityMap, what: str = "--resolution") -> None:
     """Refuse a resolution that is non-positive or finer than the map's Nyquist limit."""
+    where = f"{m.source.path}: " if m.source is not None else ""
     if not np.isfinite(d_min_A) or d_min_A <= 0:
-        raise InputError(f"{what} {d_min_A} Å must be a positive number of Å")
+        raise InputError(f"{where}{what} {d_min_A} Å must be a positive number of Å")
     if d_min_A < m.nyquist_A - 1e-6:
         raise InputError(
-            f"{what} {d_min_A:.3g} Å is finer than the map's Nyquist limit {m.nyquist_A:.3g} Å "
+            f"{where}{what} {d_min_A:.3g} Å is finer than the map's Nyquist limit {m.nyquist_A:.3g} Å "
             f"(voxel {max(m.voxel_size_xyz_A):.3g} Å); give a resolution of at least {m.nyquist_A:.3g} Å"
         )
 
 
 #: the largest boost auto-B may give at the resolution limit; B is capped at 4·ln(MAX_GAIN)·d² so a map without
 #: signal (noise only, or FSC weights near zero) is never amplified without bound
-MAX_GAIN_AT_DMIN = 100.0
+MAX_GAIN_AT_DMIN = MAX_GAIN
 
 
 def cap_bfactor(b_A2: float, d_min_A: float, notes: list[str]) -> float:
@@ -104,26 +126,89 @@ def cap_bfactor(b_A2: float, d_min_A: float, notes: list[str]) -> float:
     return b_A2
 
 
+class ResidualB(str, enum.Enum):
+    """What auto-B sharpens to."""
+
+    IDEAL = "ideal"  # the Guinier B an ideal map has over the same range (densharp.filters.ideal_spectrum)
+    ZERO = "zero"  # flatten the whole fitted B (RELION style); low-passes the whole map at d_min
+
+
 def sharpen_autob(
-    m: DensityMap, d_min_A: float, mask: np.ndarray | None = None, fit_low_A: float = 10.0
+    m: DensityMap,
+    d_min_A: float,
+    mask: np.ndarray | None = None,
+    fit_low_A: float = 10.0,
+    residual: ResidualB | str = ResidualB.IDEAL,
 ) -> SharpenResult:
-    """Auto-B: fit B by Guinier between ``fit_low_A`` and ``d_min_A``, flatten it, low-pass at ``d_min_A``."""
+    """Auto-B: fit B by Guinier between ``fit_low_A`` and ``d_min_A`` and sharpen to a residual B.
+
+    Rule (``residual="ideal"``, the default): ``B_sharpen = clip(B_fit − B_ideal, 0, 4·ln(100)·d²)``, where
+    ``B_ideal`` (:func:`~densharp.filters.ideal_spectrum.ideal_bfactor_A2`) is the Guinier B a noise-free map of a
+    protein with its atoms' own B-factors has over the same range: only the fall-off an ideal map at this
+    resolution would not have is removed (a well-resolved map whose B is mostly that intrinsic fall-off is left
+    nearly alone). Only the *boost* is low-passed at ``d_min_A``, so the result has at least as much of every
+    frequency as the input: auto-B changes a map only where it boosts it. ``residual="zero"`` is the former rule
+    (flatten all of B_fit, low-pass the whole map at ``d_min_A``).
+    """
+    from densharp.filters.ideal_spectrum import ideal_bfactor_A2
+
+    residual = ResidualB(residual)
     check_resolution(d_min_A, m)
     fit = guinier_fit(m, d_min_A, mask=mask, fit_low_A=fit_low_A)
     notes: list[str] = []
-    b = cap_bfactor(fit.b_A2, d_min_A, notes)
-    return SharpenResult(sharpen_with_b(m, b, d_min_A), SharpenMethod.AUTOB, d_min_A, b, guinier=fit, notes=notes)
+    if residual is ResidualB.IDEAL:
+        b_ideal = ideal_bfactor_A2(d_min_A, fit_low_A)
+        target = fit.b_A2 - b_ideal
+        rule = (
+            f"residual B: sharpen by B_fit − B_ideal = {fit.b_A2:.1f} − {b_ideal:.1f} Å² (B_ideal: the Guinier B of an "
+            f"ideal map between {fit_low_A:g} and {d_min_A:.3g} Å), capped to [0, 4·ln(100)·d²]; only the boost is "
+            "low-passed"
+        )
+        if target < 0:
+            notes.append(
+                f"the map falls off no faster than an ideal map at {d_min_A:.3g} Å (B_fit {fit.b_A2:.1f} Å²): "
+                "nothing to sharpen, map left as it is"
+            )
+            b = 0.0
+        else:
+            b = cap_bfactor(target, d_min_A, notes)
+    else:
+        rule = "flatten the fitted B (B_sharpen = B_fit, capped), low-pass the map at d_min"
+        b = cap_bfactor(fit.b_A2, d_min_A, notes)
+    out = sharpen_with_b(m, b, d_min_A, boost_only_lowpass=residual is ResidualB.IDEAL)
+    check_finite_result(out, "auto-B sharpening")
+    res = SharpenResult(out, SharpenMethod.AUTOB, d_min_A, b, guinier=fit, notes=notes)
+    res.residual_b_A2 = fit.b_A2 - b if residual is ResidualB.IDEAL else 0.0
+    res.rule = rule
+    return res
 
 
 def sharpen_fixed_b(m: DensityMap, b_sharpen_A2: float, d_min_A: float | None) -> SharpenResult:
-    """Sharpen by a given B (Å², positive sharpens) and low-pass at ``d_min_A`` when given."""
+    """Sharpen by a given B (Å², positive sharpens) and low-pass at ``d_min_A`` when given.
+
+    The gain ``exp(B s²/4)`` is capped at :data:`~densharp.filters.bfactor.MAX_GAIN` (100×) wherever it would
+    exceed it (finer than ``sqrt(B / (4 ln 100))`` Å); a note says so when that happens within the band kept.
+    """
+    b = check_bfactor(b_sharpen_A2, "B-factor (--b-factor)")
     if d_min_A is not None:
         check_resolution(d_min_A, m)
+    notes: list[str] = []
+    d_cap = gain_cap_resolution_A(b, MAX_GAIN)
+    # finest frequency the output keeps: the low-pass edge end, or the corner of the box without a low-pass
+    s_top = 1.1 / d_min_A if d_min_A is not None else float(np.sqrt(sum((0.5 / v) ** 2 for v in m.voxel_size_xyz_A)))
+    if d_cap is not None and s_top > 1.0 / d_cap:
+        notes.append(
+            f"B {b:g} Å² would boost detail finer than {d_cap:.3g} Å by more than {MAX_GAIN:g}×; the gain is capped "
+            f"at {MAX_GAIN:g}× there" + ("" if d_min_A is not None else " (no --resolution: nothing is low-passed)")
+        )
+    out = sharpen_with_b(m, b, d_min_A)
+    check_finite_result(out, "B-factor sharpening")
     return SharpenResult(
-        sharpen_with_b(m, b_sharpen_A2, d_min_A),
+        out,
         SharpenMethod.BFACTOR,
         d_min_A if d_min_A is not None else m.nyquist_A,
-        b_sharpen_A2,
+        b,
+        notes=notes,
     )
 
 
@@ -146,7 +231,9 @@ def sharpen_half_maps(
         check_resolution(d_min_A, h1)
         curve = half_map_fsc(h1, h2, mask)
     weighted = fsc_weighted_average(h1, h2, curve)
-    fit = guinier_fit(weighted, d_min_A, mask=mask, fit_low_A=fit_low_A)
+    names = [h.source.path for h in (h1, h2) if h.source is not None]
+    label = f"half maps {' and '.join(names)}" if names else "the half maps"
+    fit = guinier_fit(weighted, d_min_A, mask=mask, fit_low_A=fit_low_A, name=label)
     notes: list[str] = []
     b = cap_bfactor(fit.b_A2, d_min_A, notes)
     return SharpenResult(

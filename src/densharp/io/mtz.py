@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import gemmi
+import numpy as np
 
 from densharp.io.atomic import atomic_path, check_outputs
 
@@ -45,14 +46,48 @@ def read_mtz(path: str | os.PathLike[str]) -> gemmi.Mtz:
         Missing or unreadable file, or not an MTZ.
     """
     from densharp.errors import InputError
+    from densharp.resources import check_grid_memory
 
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: MTZ file not found")
     try:
-        return gemmi.read_mtz_file(str(p))
+        mtz = gemmi.read_mtz_file(str(p))
     except (RuntimeError, ValueError, OSError) as exc:
         raise InputError(f"{p}: not a readable MTZ file ({exc})") from exc
+    c = mtz.cell
+    if not all(np.isfinite(v) and v > 0 for v in (c.a, c.b, c.c)):
+        raise InputError(f"{p}: cell ({c.a:g}, {c.b:g}, {c.c:g}) Å is not positive; fix the MTZ cell")
+    if mtz.nreflections == 0:
+        raise InputError(f"{p}: holds no reflections; give an MTZ with map coefficients")
+    d = float(mtz.resolution_high())
+    if not (np.isfinite(d) and d > 0):
+        raise InputError(f"{p}: its resolution limit ({d:g} Å) is not positive; the reflections are damaged")
+    # the map is computed on a grid of about d/3 (classical) to d/2.5: check that grid before any FFT
+    check_grid_memory(
+        tuple(int(np.ceil(3.0 * e / d)) for e in (c.a, c.b, c.c)),
+        f"{p}: the map of its {c.a:.0f} × {c.b:.0f} × {c.c:.0f} Å cell at {d:.2f} Å",
+        "cut the resolution or use a smaller cell (a 2500 Å cell is not a crystal map densharp can grid)",
+    )
+    _remember_path(mtz, p)
+    return mtz
+
+
+#: the files of the last MTZs read (object id -> (object, path)), so maps made from them can name their file; the
+#: objects are held so an id cannot be reused while it is listed
+_READ_FROM: dict[int, tuple[gemmi.Mtz, Path]] = {}
+
+
+def _remember_path(mtz: gemmi.Mtz, path: Path) -> None:
+    _READ_FROM[id(mtz)] = (mtz, path)
+    while len(_READ_FROM) > 4:
+        _READ_FROM.pop(next(iter(_READ_FROM)))
+
+
+def mtz_source_path(mtz: gemmi.Mtz) -> Path | None:
+    """The file ``mtz`` was read from by :func:`read_mtz` (``None`` if unknown)."""
+    hit = _READ_FROM.get(id(mtz))
+    return hit[1] if hit is not None and hit[0] is mtz else None
 
 
 def pick_map_columns(mtz: gemmi.Mtz, columns: str | None = None, name: str = "MTZ") -> tuple[str, str]:
@@ -77,12 +112,26 @@ def pick_map_columns(mtz: gemmi.Mtz, columns: str | None = None, name: str = "MT
             raise InputError(f"{name}: no column {', '.join(missing)}; columns are {listing}")
         if have[f] not in ("F", "G") or have[phi] != "P":
             raise InputError(f"{name}: {f}/{phi} are not an amplitude/phase pair (types {have[f]}/{have[phi]})")
-        return f, phi
+        return _check_column_content(mtz, f, phi, name)
     found = [(f, p) for f, p in KNOWN_MAP_COLUMNS if f in have and p in have]
     if len(found) == 1:
-        return found[0]
+        return _check_column_content(mtz, *found[0], name)
     why = "several map-coefficient pairs" if found else "no known map-coefficient pair"
     raise InputError(f"{name}: {why}; choose one with --columns F,PHI; columns are {listing}")
+
+
+def _check_column_content(mtz: gemmi.Mtz, f: str, phi: str, name: str) -> tuple[str, str]:
+    """Refuse an amplitude column with no data (all zero or missing): its map would be empty."""
+    from densharp.errors import InputError
+
+    amp = np.asarray(mtz.column_with_label(f).array, dtype=np.float64)
+    ok = amp[np.isfinite(amp)]
+    if ok.size == 0 or not np.any(ok != 0):
+        what = "missing (NaN) in every reflection" if ok.size == 0 else "zero in every reflection"
+        raise InputError(
+            f"{name}: column {f} is {what}, so its map is empty; choose other columns with --columns F,PHI"
+        )
+    return f, phi
 
 
 def mtz_map(mtz: gemmi.Mtz, f: str, phi: str, voxel_A: float) -> Any:
@@ -91,12 +140,19 @@ def mtz_map(mtz: gemmi.Mtz, f: str, phi: str, voxel_A: float) -> Any:
     Returns a :class:`~densharp.volume.DensityMap` with the cell, the MTZ's space group (number), sampling = grid
     and origin 0 (NSTART convention), on an even, FFT-friendly grid.
     """
-    import numpy as np
     import scipy.fft
 
+    from densharp.resources import check_grid_memory
     from densharp.volume import DensityMap, OriginSource
 
     cell = mtz.cell
+    src = mtz_source_path(mtz)
+    check_grid_memory(
+        tuple(int(np.ceil(e / voxel_A)) for e in (cell.a, cell.b, cell.c)),
+        f"{f'{src}: ' if src else ''}the map of the {cell.a:.0f} × {cell.b:.0f} × {cell.c:.0f} Å cell at "
+        f"{voxel_A:.3g} Å spacing",
+        "cut the resolution or use a smaller cell",
+    )
     sizes = []
     for edge in (cell.a, cell.b, cell.c):
         n = int(scipy.fft.next_fast_len(int(np.ceil(edge / voxel_A - 1e-6))))
@@ -105,6 +161,8 @@ def mtz_map(mtz: gemmi.Mtz, f: str, phi: str, voxel_A: float) -> Any:
     arr = np.ascontiguousarray(np.array(grid, copy=False).T, dtype=np.float32)
     nx, ny, nz = sizes
     sg = mtz.spacegroup
+    from densharp.volume import MapSource
+
     return DensityMap(
         arr,
         voxel_size_xyz_A=(cell.a / nx, cell.b / ny, cell.c / nz),
@@ -113,6 +171,8 @@ def mtz_map(mtz: gemmi.Mtz, f: str, phi: str, voxel_A: float) -> Any:
         cell_A_deg=(cell.a, cell.b, cell.c, cell.alpha, cell.beta, cell.gamma),
         spacegroup=int(sg.number) if sg is not None else 1,
         origin_source=OriginSource.NSTART,
+        # provenance for messages (the sha256 of the file is recorded by the command that read it)
+        source=MapSource(path=f"{src} ({f}/{phi})", sha256="") if src else None,
     )
 
 
@@ -123,8 +183,6 @@ def map_to_mtz(m: Any, d_min_A: float, spacegroup: gemmi.SpaceGroup | None = Non
     asymmetric unit; a map that breaks the symmetry slightly (a network's output) is thereby averaged by taking
     one representative per orbit.
     """
-    import numpy as np
-
     from densharp.errors import InputError
 
     if tuple(m.grid_sampling_xyz) != tuple(m.shape_xyz) or any(m.nstart_xyz):

@@ -53,20 +53,77 @@ def _render(title: str, sections: list[dict[str, Any]]) -> str:
 
 
 def _read_training(folder: Path) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
+    """Validation rows and loss records of a training-run folder; a malformed file is one-line bad input."""
+    from densharp.errors import InputError
+
     val: list[dict[str, float]] = []
     loss: list[dict[str, float]] = []
     vc = folder / "val_curve.csv"
     if vc.is_file():
-        with vc.open(encoding="utf-8") as fh:
-            val = [{k: float(v) for k, v in r.items() if v not in ("", None)} for r in csv.DictReader(fh)]
+        try:
+            with vc.open(encoding="utf-8") as fh:
+                for i, r in enumerate(csv.DictReader(fh), start=2):
+                    try:
+                        row = {k: float(v) for k, v in r.items() if k is not None and v not in ("", None)}
+                    except (TypeError, ValueError) as exc:
+                        raise InputError(
+                            f"{vc}: line {i} is not numeric CSV ({exc}); regenerate it (densharp train writes it)"
+                        ) from None
+                    if "step" not in row:
+                        raise InputError(f"{vc}: line {i} has no 'step' column; regenerate the file")
+                    val.append(row)
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise InputError(f"{vc}: cannot read it as CSV ({exc}); regenerate it") from None
     tl = folder / "train_log.jsonl"
     if tl.is_file():
-        for line in tl.read_text(encoding="utf-8").splitlines():
-            if line.strip():
+        try:
+            lines = tl.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"{tl}: cannot read it as text ({exc}); regenerate it") from None
+        for i, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
                 rec = json.loads(line)
-                if "step" in rec and "loss" in rec:
-                    loss.append(rec)
+            except json.JSONDecodeError as exc:
+                if i == len(lines):  # a run killed mid-write leaves a partial last line: skip it
+                    continue
+                raise InputError(f"{tl}: line {i} is not JSON ({exc.msg}); fix or remove that line") from None
+            if isinstance(rec, dict) and "step" in rec and "loss" in rec:
+                if not all(isinstance(rec[k], (int, float)) for k in ("step", "loss")):
+                    raise InputError(f"{tl}: line {i}: step and loss must be numbers; fix or remove that line")
+                loss.append(rec)
     return val, loss
+
+
+def planned_pngs(
+    out_html: str | os.PathLike[str],
+    run: dict[str, Any] | None = None,
+    training_dir: str | os.PathLike[str] | None = None,
+    max_cases: int = 4,
+) -> list[Path]:
+    """The PNG files :func:`build_report` will write for these arguments (checked before anything is drawn)."""
+    out = Path(out_html)
+    stem = out.name.rsplit(".", 1)[0]
+    names: list[str] = []
+    if run is not None and run.get("schema") == "densharp.hallucination/1":
+        names.append("hallucination")
+    elif run is not None:
+        if run.get("summary"):
+            names.append("rscc_bins")
+        for i, case in enumerate(run["cases"][:max_cases]):
+            methods = case["methods"].values()
+            if any(r.get("fsc") for r in methods):
+                names.append(f"case{i}_fsc")
+            if any(r.get("half_fsc") for r in methods):
+                names.append(f"case{i}_halffsc")
+            if case.get("slices"):
+                names.append(f"case{i}_slices")
+    if training_dir is not None:
+        val, loss = _read_training(Path(training_dir))
+        if val or loss:
+            names.append("training")
+    return [out.with_name(f"{stem}_{n}.png") for n in names]
 
 
 def build_report(
@@ -78,7 +135,7 @@ def build_report(
 ) -> list[Path]:
     """Draw the PNGs beside ``out_html`` (``<stem>_*.png``) and write the HTML; return the PNG paths."""
     from densharp.evaluate.table import format_table
-    from densharp.io.atomic import write_text_atomic
+    from densharp.io.atomic import readable_path, write_text_atomic
 
     out = Path(out_html)
     stem = out.name.rsplit(".", 1)[0]
@@ -91,7 +148,8 @@ def build_report(
         return p
 
     def img(p: Path, caption: str) -> dict[str, Any]:
-        return {"name": p.name, "caption": caption, "b64": base64.b64encode(p.read_bytes()).decode("ascii")}
+        data = readable_path(p).read_bytes()  # inside an OutputSet the PNG is still a staged temporary
+        return {"name": p.name, "caption": caption, "b64": base64.b64encode(data).decode("ascii")}
 
     if run is not None and run.get("schema") == "densharp.hallucination/1":
         from densharp.evaluate.hallucination import format_hallucination

@@ -118,6 +118,13 @@ def simulate_crystal(
         raise InputError(f"target resolution {target_d_min_A:g} Å needs a voxel below {target_d_min_A / 2:g} Å")
     xst, cell_meta = _p1_cell_and_model(st, rng, margin_A)
     cell = xst.cell
+    from densharp.resources import check_grid_memory
+
+    check_grid_memory(
+        tuple(int(np.ceil(e / v)) for e in (cell.a, cell.b, cell.c)),
+        f"simulating the {cell.a:.0f} × {cell.b:.0f} × {cell.c:.0f} Å cell at voxel {v:g} Å",
+        "use a larger voxel size (--voxel-size) or a lower resolution",
+    )
     sg = xst.find_spacegroup() or gemmi.SpaceGroup("P 1")
     dc = gemmi.DensityCalculatorX()
     d_calc = d_min_A if target_d_min_A is None else min(d_min_A, float(target_d_min_A))

@@ -84,7 +84,7 @@ class CrystalPairs(CorpusPairs):
     Parameters
     ----------
     corpus_dir, split, patch, cache_size
-        As :class:`~densharp.ml.corpus_data.CorpusPairs`.
+        As :class:`~densharp.simulate.corpus_pairs.CorpusPairs`.
     crystal_cfg
         Simulation ranges; default :class:`CrystalConfig`.
     """

@@ -23,6 +23,7 @@ import scipy.fft
 from densharp.errors import InputError
 from densharp.fourier import frequency_grid_invA, irfft_map, lowpass_filter_values, rfft_map
 from densharp.modality import Modality
+from densharp.resources import check_grid_memory
 from densharp.volume import DensityMap
 
 Vec3 = tuple[float, float, float]
@@ -179,6 +180,12 @@ def simulate_raw_padded(
     full_xyz = [int(scipy.fft.next_fast_len(n + 2 * p)) for n, p in zip(inner_xyz, pad_xyz)]
     pad_lo_xyz = [(f - n) // 2 for f, n in zip(full_xyz, inner_xyz)]
     origin = inner_origin - np.asarray(pad_lo_xyz) * np.asarray(vox)
+    check_grid_memory(
+        (full_xyz[0], full_xyz[1], full_xyz[2]),
+        f"simulating a box of {' × '.join(f'{n * v:.0f}' for n, v in zip(full_xyz, vox))} Å (model and padding) "
+        f"at voxel {'/'.join(sorted({f'{v:g}' for v in vox}))} Å",
+        "use a larger voxel size (--voxel-size), less padding (--padding) or a smaller model",
+    )
     box_A = np.asarray(full_xyz) * np.asarray(vox)
     local = xyz - origin
     # atoms beyond the padded box are skipped (they would wrap around); those inside the padding still add
@@ -248,13 +255,24 @@ def simulate_map(
     """
     vox = _voxel3(voxel_size_A)
     d = 2.0 * max(vox) if d_min_A is None else float(d_min_A)
+    b_extra_A2 = float(b_extra_A2)
+    if not np.isfinite(b_extra_A2):
+        raise InputError(f"extra B-factor (--b-factor) {b_extra_A2} Å² is not a finite number; give a B in Å², e.g. 50")
+    if not (np.isfinite(padding_A) and padding_A >= 0):
+        raise InputError(f"padding (--padding) {padding_A} Å must be a finite number >= 0")
+    pm = _as_prepared(st)
+    st = pm
+    b_floor = float(pm.b_A2.min())
+    if b_extra_A2 < -b_floor:
+        raise InputError(
+            f"extra B-factor (--b-factor) {b_extra_A2:g} Å² would give atoms with B {b_floor:g} Å² a negative B "
+            f"(narrower than a point: the map would be dominated by amplified round-off); give at least {-b_floor:g}"
+        )
     if d < 2.0 * max(vox) * (1 - 1e-6):
         raise InputError(f"resolution {d:g} Å is finer than Nyquist ({2 * max(vox):g} Å); use a smaller voxel size")
     box_center = None
     if shape_zyx is None:
         # fit the (rotated) model plus padding_A on every side; nothing lies outside, so no extra padding is needed
-        pm = _as_prepared(st)
-        st = pm
         c = np.asarray(center_xyz_A, dtype=np.float64) if center_xyz_A is not None else pm.centroid_xyz_A
         xyz = pm.transformed_xyz_A(rotation, c)
         lo, hi = xyz.min(axis=0), xyz.max(axis=0)
