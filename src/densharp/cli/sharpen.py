@@ -223,7 +223,7 @@ def _read_inputs(args: argparse.Namespace, inp: Path | None) -> tuple[Any, dict[
 
 def run_one(args: argparse.Namespace, inp: Path | None, out: Path) -> dict[str, Any]:
     """Sharpen one input (map, MTZ or half maps) to ``out``; return the JSON record written beside it."""
-    from densharp.io.atomic import check_outputs, write_json_atomic, write_text_atomic
+    from densharp.io.atomic import OutputSet, write_json_atomic, write_text_atomic
     from densharp.io.maps import write_map
     from densharp.sharpening import plan_sharpen, run_sharpen
 
@@ -239,9 +239,9 @@ def run_one(args: argparse.Namespace, inp: Path | None, out: Path) -> dict[str, 
         planned.append(sd_path(out))
     if args.mtz_out is not None:
         planned.append(Path(args.mtz_out))
-    check_outputs(planned, overwrite=args.overwrite)
-
-    with RunLog() as runlog:
+    inputs_used = [inp, *(args.half_maps or []), args.mask, args.weights]
+    # one set: checked (never an input, by file identity), locked, staged, and renamed together with the map last
+    with OutputSet(planned, overwrite=args.overwrite, inputs=inputs_used, primary=out), RunLog() as runlog:
         t0 = time.perf_counter()
         inputs, shas = _read_inputs(args, inp)
         try:
@@ -271,7 +271,7 @@ def run_one(args: argparse.Namespace, inp: Path | None, out: Path) -> dict[str, 
             record["mtz_out"] = {"path": str(args.mtz_out), "columns": ["FWT", "PHWT"]}
         record["provenance"] = provenance()
         label = f"densharp sharpen {plan.method}"
-        # the map is the primary output and is written last: its presence means the set is complete
+        # staged by the OutputSet; the map, its primary output, is renamed into place last
         write_json_atomic(sidecar_path(out), record)
         if outcome.mtz is not None:
             from densharp.io.mtz import write_mtz
