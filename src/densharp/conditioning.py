@@ -28,6 +28,8 @@ from densharp.volume import DensityMap
 
 #: X-ray grids: map coefficients to d are sampled at d / 2.5 (gemmi's and most programs' default oversampling)
 XRAY_D_PER_VOXEL = 2.5
+#: ... on even FFT-friendly sizes, so a cell's spacing comes out up to ~15 % finer than asked (training too)
+XRAY_GRID_SLACK = 0.85
 
 #: length of :func:`cond_vector`'s output (the default ``cond_dim`` of the networks)
 COND_DIM = 3
@@ -114,8 +116,8 @@ class ConditioningRule:
         if "voxel_A" in pair_config:  # crystal pairs
             hi = float(pair_config["voxel_A"])
             d_lo = float((pair_config.get("d_input_range_A") or (1.8, 4.0))[0])
-            return cls(voxel_range_A=(min(hi, d_lo / XRAY_D_PER_VOXEL), hi), d_target_min_A=d_min,
-                       d_per_voxel=XRAY_D_PER_VOXEL)  # fmt: skip
+            lo = XRAY_GRID_SLACK * min(hi, d_lo / XRAY_D_PER_VOXEL)
+            return cls(voxel_range_A=(lo, hi), d_target_min_A=d_min, d_per_voxel=XRAY_D_PER_VOXEL)
         vr = pair_config.get("voxel_size_range_A") or (0.9, 1.2)
         return cls(voxel_range_A=(float(vr[0]), float(vr[1])), d_target_min_A=d_min)
 

@@ -4,7 +4,8 @@ Pure computation (no file I/O). What a model is asked follows its card (:mod:`de
 are the ones training used (:mod:`densharp.conditioning`, :mod:`densharp.normalisation`). The steps of
 :func:`sharpen_learned`:
 
-1. **Grid**: an input whose voxels lie inside the model's trained voxel range and agree within 5 % runs as it is;
+1. **Grid**: an input whose voxels lie inside the model's trained voxel range and agree within 5 % (crystal cells:
+   15 %, as in training) runs as it is;
    any other (anisotropic, finer or coarser) is Fourier-resampled (spectrum crop / zero-pad, periodic) to the rule's
    grid voxel, keeping the box extent exactly (the voxel used is ``extent / n'`` per axis).
 2. **Input filter and normalisation as in training**: the map is low-passed at ``d_input``; a ``robust-map``
@@ -31,12 +32,14 @@ from densharp.conditioning import cond_vector, prefilter_input
 from densharp.errors import InputError
 from densharp.fourier import fourier_resample, lowpass
 from densharp.ml.registry import ModelCard
+from densharp.modality import Modality
 from densharp.normalisation import NormKind, denormalise, norm_stats, normalise
 from densharp.volume import DensityMap
 
-#: relative voxel-size spread a map may have and still run on its own grid (crystal cells are cell/n per axis, a
-#: few per cent apart, in training too); beyond it, or outside the trained voxel range, the map is resampled
-VOXEL_RTOL = 0.05
+#: relative voxel-size spread a map may have and still run on its own grid, by modality: cryo-EM models are trained
+#: on isotropic voxels; crystal cells are gridded cell/n per axis on FFT-friendly sizes, up to ~15 % apart, in
+#: training too. Beyond it, or outside the trained voxel range, the map is resampled
+VOXEL_RTOL = {Modality.EM: 0.05, Modality.XRAY: 0.15}
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ def model_grid(
     """
     vox = np.asarray(m.voxel_size_zyx_A)
     lo, hi = card.conditioning.voxel_range(d_input_A)
-    near_isotropic = float(np.ptp(vox)) <= VOXEL_RTOL * float(vox.max())
+    near_isotropic = float(np.ptp(vox)) <= VOXEL_RTOL[card.modality] * float(vox.max())
     if near_isotropic and lo * (1 - 1e-3) <= float(vox.min()) and float(vox.max()) <= hi * (1 + 1e-3):
         return m.shape_zyx, m.voxel_size_xyz_A, False
     v = card.conditioning.grid_voxel_A(d_input_A, float(vox.max()))
