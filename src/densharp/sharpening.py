@@ -320,33 +320,23 @@ def plan_sharpen(inputs: SharpenInputs, options: SharpenOptions) -> SharpenPlan:
             raise InputError("a learned model needs the input's resolution (`d_input_A`, or half maps)")
         reasons = card.domain_reasons(modality, d)
         domain = {"inside": not reasons, "reasons": reasons, "forced": bool(reasons and options.force)}
-        grid_v = card.conditioning.grid_voxel_A(d) if inputs.kind is InputKind.MTZ else None
-        if reasons and not options.force:
-            fallback = {"from": card.architecture, "to": classical_default, "reasons": reasons}
-            return SharpenPlan(
-                method=classical_default,
-                choice=choice,
-                options=options,
-                d_input_A=d,
-                resolution_source=source,
-                card=card,
-                domain=domain,
-                fallback=fallback,
-                grid_voxel_A=None if inputs.kind is not InputKind.MTZ else d / 3.0,
-                notes=(f"input outside {card.name}'s training domain ({'; '.join(reasons)}); "
-                       f"falling back to {classical_default} (`force` runs the model anyway)",),
-            )  # fmt: skip
-        if reasons:
+        falls_back = bool(reasons) and not options.force
+        runs = classical_default if falls_back else card.architecture
+        if falls_back:
+            notes.append(f"input outside {card.name}'s training domain ({'; '.join(reasons)}); falling back to "
+                         f"{classical_default} (`force` runs the model anyway)")  # fmt: skip
+        elif reasons:
             notes.append(f"input outside the model's domain ({'; '.join(reasons)}); running it anyway (`force`)")
         return SharpenPlan(
-            method=card.architecture,
+            method=runs,
             choice=choice,
             options=options,
             d_input_A=d,
             resolution_source=source,
             card=card,
             domain=domain,
-            grid_voxel_A=grid_v,
+            fallback={"from": card.architecture, "to": runs, "reasons": reasons} if falls_back else None,
+            grid_voxel_A=_mtz_grid_voxel(inputs, runs, d, card),
             notes=tuple(notes),
         )
     method = method or classical_default
@@ -358,9 +348,18 @@ def plan_sharpen(inputs: SharpenInputs, options: SharpenOptions) -> SharpenPlan:
         options=options,
         d_input_A=d,
         resolution_source=source,
-        grid_voxel_A=None if inputs.kind is not InputKind.MTZ else (d or 3.0) / 3.0,
+        grid_voxel_A=_mtz_grid_voxel(inputs, method, d, None),
         notes=tuple(notes),
     )
+
+
+def _mtz_grid_voxel(inputs: SharpenInputs, method: str, d: float | None, card: ModelCard | None) -> float | None:
+    """Spacing MTZ coefficients are gridded at: the model's rule for a learned method, else d/3."""
+    if inputs.kind is not InputKind.MTZ or d is None:
+        return None
+    if method in LEARNED and card is not None:
+        return card.conditioning.grid_voxel_A(d)
+    return d / 3.0
 
 
 # ----------------------------------------------------------------------------------------------- running
@@ -521,7 +520,7 @@ def plan_for_model(inputs: SharpenInputs, options: SharpenOptions, card: ModelCa
         resolution_source=source,
         card=card,
         domain={"inside": not reasons, "reasons": reasons, "forced": bool(reasons)},
-        grid_voxel_A=card.conditioning.grid_voxel_A(d) if inputs.kind is InputKind.MTZ else None,
+        grid_voxel_A=_mtz_grid_voxel(inputs, card.architecture, d, card),
     )
 
 

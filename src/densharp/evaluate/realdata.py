@@ -377,16 +377,9 @@ def coefficients_mtz(
     keep = np.isfinite(amp) & np.isfinite(ph)
     if d_min_A is not None:
         keep &= d >= float(d_min_A) * (1 - 1e-9)
-    out = gemmi.Mtz(with_base=True)
-    out.spacegroup = mtz.spacegroup
-    out.set_cell_for_all(mtz.cell)
-    out.add_dataset("densharp")
-    out.add_column(labels[0], "F")
-    out.add_column(labels[1], "P")
-    data = np.column_stack([hkl[keep], amp[keep], ph[keep]]).astype(np.float32)
-    out.set_data(data if len(data) else np.zeros((0, 5), np.float32))
-    out.update_reso()
-    return out
+    from densharp.io.mtz import coefficients_to_mtz
+
+    return coefficients_to_mtz(hkl[keep], amp[keep], ph[keep], mtz.cell, mtz.spacegroup, labels)
 
 
 def write_truncated_mtz(

@@ -191,16 +191,31 @@ def map_to_mtz(m: Any, d_min_A: float, spacegroup: gemmi.SpaceGroup | None = Non
         np.ascontiguousarray(m.data_zyx.T), gemmi.UnitCell(*m.cell), spacegroup or gemmi.SpaceGroup("P 1")
     )
     asu = gemmi.transform_map_to_f_phi(grid, half_l=True).prepare_asu_data(dmin=float(d_min_A))
-    hkl = np.asarray(asu.miller_array)
     f = np.asarray(asu.value_array)
+    return coefficients_to_mtz(
+        np.asarray(asu.miller_array), np.abs(f), np.degrees(np.angle(f)), grid.unit_cell, grid.spacegroup, labels
+    )
+
+
+def coefficients_to_mtz(
+    hkl: np.ndarray,
+    amplitude: np.ndarray,
+    phase_deg: np.ndarray,
+    cell: gemmi.UnitCell,
+    spacegroup: gemmi.SpaceGroup | None,
+    labels: tuple[str, str] = ("FWT", "PHWT"),
+) -> gemmi.Mtz:
+    """A new MTZ holding H, K, L and one amplitude/phase pair (``labels``), in ``cell`` and ``spacegroup``."""
     mtz = gemmi.Mtz(with_base=True)
-    mtz.spacegroup = grid.spacegroup
-    mtz.set_cell_for_all(grid.unit_cell)
+    mtz.spacegroup = spacegroup or gemmi.SpaceGroup("P 1")
+    mtz.set_cell_for_all(cell)
     mtz.add_dataset("densharp")
     mtz.add_column(labels[0], "F")
     mtz.add_column(labels[1], "P")
-    data = np.column_stack([hkl.astype(np.float32), np.abs(f), np.mod(np.degrees(np.angle(f)), 360.0)])
-    mtz.set_data(data.astype(np.float32))
+    data = np.column_stack(
+        [np.asarray(hkl, np.float64), np.asarray(amplitude, np.float64), np.mod(np.asarray(phase_deg), 360.0)]
+    )
+    mtz.set_data(data.astype(np.float32) if len(data) else np.zeros((0, 5), np.float32))
     mtz.update_reso()
     return mtz
 
