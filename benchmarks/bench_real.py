@@ -21,6 +21,7 @@ resolution and method) and ``figures/<case>.png`` (sections through the molecule
 
 Run:  python benchmarks/bench_real.py --realdata /work/realdata --out bench_real_out
       python benchmarks/bench_real.py --realdata /work/realdata --cases emd2566,rnasa --methods default,autob
+      python benchmarks/bench_real.py --from-json bench_real_out/bench_real.json --out bench_real_out   # re-print
 """
 
 from __future__ import annotations
@@ -259,9 +260,9 @@ def xray_tables(rec: dict[str, Any]) -> str:
                     _f(r.get("runtime_s"), ".1f"),
                 ]
             )
-        what = "truncated to" if rec["mode"] == "truncate" else "as deposited,"
+        what = f"truncated to {run['d_A']:g} Å" if rec["mode"] == "truncate" else "as deposited"
         title = (
-            f"{rec['case']}: data {rec['d_data_A']:g} Å {what} {run['d_A']:g} Å ({run['mtz']['reflections']} of "
+            f"{rec['case']}: data {rec['d_data_A']:.3g} Å {what} ({run['mtz']['reflections']} of "
             f"{run['mtz']['reflections_source']} reflections), {rec['spacegroup']}, cell {rec['cell_A_deg']}"
         )
         if rec.get("has_model"):
@@ -271,64 +272,60 @@ def xray_tables(rec: dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
-def summary_table(records: list[dict[str, Any]], methods: list[str]) -> str:
-    """Means over cases and paired wins against the input, per kind (and X-ray resolution)."""
-    import numpy as np
-
-    names = ["input", *methods]
-    groups: dict[str, list[tuple[dict[str, Any], str]]] = {}
+def summary_groups(records: list[dict[str, Any]]) -> dict[str, tuple[list[str], list[dict[str, Any]]]]:
+    """Group name -> (metrics to summarise, the ``methods`` dicts of every case/resolution in the group)."""
+    groups: dict[str, tuple[list[str], list[dict[str, Any]]]] = {}
     for rec in records:
         if rec.get("kind") == "em":
-            groups.setdefault("cryo-EM (model cases)" if rec.get("has_model") else "cryo-EM (no model)", []).append(
-                (rec["methods"], "rscc_super")
+            key, mets = (
+                ("cryo-EM, fitted model", ["rscc_restore", "rscc_super", "rscc_restore_fileB"])
+                if rec.get("has_model")
+                else ("cryo-EM, no fitted model", [])
             )
+            groups.setdefault(key, (mets, []))[1].append(rec["methods"])
         elif rec.get("kind") == "xray":
             for run in rec["runs"]:
-                key = f"X-ray truncated to {run['d_A']:g} Å" if rec["mode"] == "truncate" else "X-ray 2.5-3 Å own data"
-                groups.setdefault(key, []).append(
-                    (run["methods"], "rscc_data_full" if rec["mode"] == "truncate" else "rscc_model_super")
-                )
-    head = ["group", "metric", "method", "n", "mean", "wins_vs_input", "consistent", "errors"]
-    rows = []
-    for g, items in groups.items():
-        for name in names:
-            vals, wins, n_cons, n_judged, n_err, n_pair, metric = [], 0, 0, 0, 0, 0, items[0][1]
-            for meths, met in items:
-                metric = met
-                r = meths.get(name)
-                if r is None:
-                    continue
-                if "error" in r:
-                    n_err += 1
-                    continue
-                cons = r.get("consistency") or {}
-                if "is_consistent" in cons:
-                    n_judged += 1
-                    n_cons += int(bool(cons["is_consistent"]))
-                v = r.get(met)
-                if v is None:
-                    continue
-                vals.append(v)
-                base = meths["input"].get(met)
-                if base is not None and name != "input":
-                    n_pair += 1
-                    wins += int(v > base)
-            if not vals and not n_err:
+                if rec["mode"] == "truncate":
+                    key, mets = f"X-ray truncated to {run['d_A']:g} Å", ["rscc_data_full", "rscc_model_super"]
+                else:
+                    key, mets = "X-ray 2.45-3 Å, own data", ["rscc_model_restore", "rscc_model_super"]
+                groups.setdefault(key, (mets, []))[1].append(run["methods"])
+    return groups
+
+
+def summary_table(records: list[dict[str, Any]], methods: list[str]) -> str:
+    """Per group and method: the mean of each metric over the cases the method ran on, with the paired mean change
+    against the input and the paired wins in brackets; how many outputs passed the consistency check; failures."""
+    import numpy as np
+
+    parts = []
+    for g, (mets, items) in summary_groups(records).items():
+        head = ["method", "n", "errors", *[f"{m} (Δ, wins vs input)" for m in mets], "consistent"]
+        rows = []
+        for name in ["input", *methods]:
+            rs = [meths[name] for meths in items if name in meths]
+            if not rs:
                 continue
-            n_all = len(vals) + n_err
-            rows.append(
-                [
-                    g,
-                    metric,
-                    name,
-                    str(n_all),
-                    _f(float(np.mean(vals)) if vals else None),
-                    f"{wins}/{n_pair}" if name != "input" else "-",
-                    f"{n_cons}/{n_judged}",
-                    str(n_err),
-                ]
-            )
-    return _table(head, rows)
+            ok = [(r, meths["input"]) for r, meths in zip(rs, [m for m in items if name in m]) if "error" not in r]
+            cells = []
+            for met in mets:
+                pairs = [(r.get(met), base.get(met)) for r, base in ok if r.get(met) is not None]
+                if not pairs:
+                    cells.append("-")
+                    continue
+                mean = float(np.mean([v for v, _ in pairs]))
+                if name == "input":
+                    cells.append(f"{mean:.3f}")
+                    continue
+                delta = float(np.mean([v - b for v, b in pairs if b is not None]))
+                wins = sum(int(b is not None and v > b) for v, b in pairs)
+                cells.append(f"{mean:.3f} ({delta:+.3f}, {wins}/{len(pairs)})")
+            judged = [
+                r["consistency"]["is_consistent"] for r, _ in ok if "is_consistent" in (r.get("consistency") or {})
+            ]
+            rows.append([name, str(len(rs)), str(len(rs) - len(ok)), *cells, f"{sum(judged)}/{len(judged)}"])
+        parts.append(f"{g} ({len(items)} case{'s' if len(items) != 1 else ''})\n" + _table(head, rows))
+    return "\n\n".join(parts)
 
 
 # ----------------------------------------------------------------------------------------------- records -> files
@@ -395,6 +392,39 @@ def save_figure(rec: dict[str, Any], path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- main
+def print_record(rec: dict[str, Any]) -> None:
+    """Print one case's tables."""
+    print(em_table(rec) if rec["kind"] == "em" else xray_tables(rec), flush=True)
+
+
+def print_summary(records: list[dict[str, Any]], methods: list[str], left_out: dict[str, str]) -> None:
+    """Print the summary and the cases that were not scored."""
+    print(f"=== summary ({len(records)} cases)")
+    print("R = masked RSCC. EM: vs the sharp model map at the map's resolution (restore), at the super-resolution")
+    print("target (super) and with the model's own B-factors (fileB). X-ray: vs the full-resolution data map on the")
+    print("output's grid (data_full) and the sharp model map. consistent = FSC with the input >= 0.95 in every shell")
+    print("of the band (EM: coarser than 2d; X-ray: the whole input band).\n")
+    print(summary_table(records, methods))
+    if left_out:
+        print("\ncases not scored:")
+        for k, why in left_out.items():
+            print(f"  {k}: {why}")
+
+
+def replay(path: Path, fig_dir: Path | None) -> int:
+    """Re-print the tables of a saved run (and redraw its figures into ``fig_dir``)."""
+    run = json.loads(Path(path).read_text(encoding="utf-8"))
+    for rec in run["cases"]:
+        print(f"--- {rec['case']}")
+        print_record(rec)
+        print()
+        if fig_dir is not None:
+            fig_dir.mkdir(parents=True, exist_ok=True)
+            save_figure(rec, fig_dir / f"{rec['case']}.png")
+    print_summary(run["cases"], [m for m in run["methods"] if m != "input"], run.get("not_scored") or {})
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from densharp.evaluate.realdata import TRUNCATION_CUTS_A, find_cases, score_em_case, score_xray_case, xray_mode
     from densharp.io.atomic import check_outputs, write_json_atomic
@@ -410,7 +440,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("bench_real_out"), help="output folder (%(default)s)")
     ap.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     ap.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    ap.add_argument("--from-json", type=Path, default=None, help="re-print the tables and redraw the figures of a run")
     args = ap.parse_args(argv)
+    if args.from_json is not None:
+        return replay(args.from_json, None if args.no_figures else args.out / "figures")
 
     root = args.realdata or (Path(os.environ["DENSHARP_REALDATA"]) if os.environ.get("DENSHARP_REALDATA") else None)
     if root is None:
@@ -451,7 +484,6 @@ def main(argv: list[str] | None = None) -> int:
                         for m in methods
                     }
                     rec = score_em_case(case, fns)
-                    text = em_table(rec)
                 else:
                     mode, why = xray_mode(case)
                     if mode is None:
@@ -466,28 +498,18 @@ def main(argv: list[str] | None = None) -> int:
                         for m in methods
                     }
                     rec = score_xray_case(case, fns, cuts_A=cuts, workdir=wd)
-                    text = xray_tables(rec)
             except Exception as exc:  # a broken case is reported, the others still run
                 left_out[case.name] = f"scoring failed: {type(exc).__name__}: {exc}"
                 print(f"  scoring failed: {type(exc).__name__}: {exc}", flush=True)
                 continue
-            print(text, flush=True)
+            print_record(rec)
             print(f"  ({time.perf_counter() - t1:.0f} s)\n", flush=True)
             records.append(rec)
             if not args.no_figures:
                 fig_dir.mkdir(exist_ok=True)
                 save_figure(rec, fig_dir / f"{case.name}.png")
-    print(f"=== summary ({len(records)} cases, {time.perf_counter() - t0:.0f} s)")
-    print("R = masked RSCC; EM: vs the sharp model map at the super-resolution target; X-ray truncated: vs the")
-    print(
-        "full-resolution data map on the output's grid; X-ray own data: vs the sharp model map. consistent = FSC with"
-    )
-    print("the input >= 0.95 in every shell of the band (EM: coarser than 2d; X-ray: the whole input band).")
-    print(summary_table(records, methods))
-    if left_out:
-        print("\ncases not scored:")
-        for k, why in left_out.items():
-            print(f"  {k}: {why}")
+    print(f"total {time.perf_counter() - t0:.0f} s\n")
+    print_summary(records, methods, left_out)
     run = {
         "schema": "densharp.benchmark/1",
         "benchmark": "bench_real",

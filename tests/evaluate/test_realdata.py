@@ -202,7 +202,7 @@ def test_score_em_case_without_model_is_model_free(em_root):
     assert "rscc_restore" not in r and r["consistency"]["is_consistent"] and "slices" not in rec
 
 
-def test_model_mask_is_exact_and_does_not_wrap(em_map):
+def _one_atom(xyz) -> gemmi.Structure:
     st = gemmi.Structure()
     model = gemmi.Model(1)
     ch = gemmi.Chain("A")
@@ -210,16 +210,28 @@ def test_model_mask_is_exact_and_does_not_wrap(em_map):
     res.name = "GLY"
     a = gemmi.Atom()
     a.name, a.element = "CA", gemmi.Element("C")
-    # one atom just inside the low-x face of the box
-    a.pos = gemmi.Position(ORIGIN_XYZ[0] + 0.5, ORIGIN_XYZ[1] + 17.0, ORIGIN_XYZ[2] + 18.0)
+    a.pos = gemmi.Position(*xyz)
     res.add_atom(a)
     ch.add_residue(res)
     model.add_chain(ch)
     st.add_model(model)
+    return st
+
+
+def test_model_mask_is_exact_and_does_not_wrap(em_map):
+    # one atom on a voxel centre just inside the low-x face of the box (x index 1, y index 15, z index 18)
+    st = _one_atom((ORIGIN_XYZ[0] + 0.9, ORIGIN_XYZ[1] + 15 * 1.1, ORIGIN_XYZ[2] + 18.0))
     mask = model_mask(st, em_map, dilate_A=3.0, soft_edge_A=3.0)
-    assert mask.shape == em_map.shape_zyx and mask.max() == 1.0
-    assert mask[18, 15:17, 0].min() == 1.0  # the atom's voxel row
+    assert mask.shape == em_map.shape_zyx and mask[18, 15, 1] == 1.0
+    # 4.5 Å away along x (5 voxels of 0.9 Å): halfway down the 3 Å cosine edge
+    assert mask[18, 15, 6] == pytest.approx(0.5, abs=1e-5)
     assert mask[:, :, -8:].max() == 0.0  # nothing wrapped round to the far face
+    # a crystal cell narrower than the mask's reach: the lattice translates of the atom fill the thin axis
+    cell = DensityMap(
+        np.zeros((30, 30, 8), np.float32), (0.5, 1.0, 1.0), sampling_xyz=(8, 30, 30), cell_A_deg=(4, 30, 30, 90, 90, 90)
+    )
+    thin = model_mask(_one_atom((0.0, 15.0, 15.0)), cell, periodic=True)
+    assert thin[15, 15, :].min() == 1.0 and thin[15, 0, :].max() == 0.0
     sharp, shift = sharpened_bfactors(_em_model(), median_A2=20.0)
     assert shift == pytest.approx(10.0) and max(c.atom.b_iso for c in sharp[0].all()) == pytest.approx(20.0)
     sec = molecule_sections(em_map, np.asarray(ORIGIN_XYZ) + 15.0, 8.0)

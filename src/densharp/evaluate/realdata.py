@@ -320,42 +320,79 @@ def model_mask(
     soft_edge_A: float = MASK_EDGE_A,
     periodic: bool = False,
 ) -> np.ndarray:
-    """Soft (z, y, x) mask in [0, 1] on ``like``'s grid: 1 within ``dilate_A`` of an atom, cosine edge beyond.
+    """Soft (z, y, x) mask in [0, 1] on ``like``'s grid from the exact distance ``r`` of each voxel to the nearest atom.
 
-    Distances are exact Cartesian distances (gemmi ``set_points_around`` and ``add_soft_edge_to_mask``), so
-    anisotropic voxels and non-orthogonal cells are handled. ``periodic=False`` (a cryo-EM box): atoms are placed
-    on a grid padded by the mask's reach, so nothing wraps round, and atoms outside the box only count near it.
-    ``periodic=True`` (a whole crystallographic cell, origin 0): positions wrap into the cell; only the model's own
-    copy is masked (no symmetry mates).
+    1 for ``r <= dilate_A``, a raised cosine down to 0 at ``r = dilate_A + soft_edge_A``, 0 beyond. Distances are
+    Cartesian (voxel centres from the grid's cell, so anisotropic voxels and oblique cells are handled).
+    ``periodic=False`` (a cryo-EM box at ``origin_xyz_A``): nothing wraps round; atoms outside the box count only
+    near it. ``periodic=True`` (a whole crystallographic cell, origin 0): the model's own copy (no symmetry mates)
+    and its lattice translates, however small the cell.
     """
+    from scipy.spatial import cKDTree
+
     xyz = np.array([cra.atom.pos.tolist() for cra in st[0].all()], dtype=np.float64).reshape(-1, 3)
     if xyz.size == 0:
         raise InputError("the model has no atoms; check the model file")
+    reach = float(dilate_A) + float(soft_edge_A)
     nx, ny, nz = like.shape_xyz
-    g = gemmi.FloatGrid()
+    out = np.zeros(like.shape_zyx, dtype=np.float32)
     if periodic:
         if any(like.nstart_xyz) or tuple(like.grid_sampling_xyz) != tuple(like.shape_xyz):
             raise InputError("a periodic model mask needs a map of the whole unit cell (grid = cell sampling)")
-        g.set_unit_cell(gemmi.UnitCell(*like.cell))
-        g.set_size(nx, ny, nz)
-        pad = (0, 0, 0)
-        local = xyz
+        cell = gemmi.UnitCell(*like.cell)
+        orth = np.array(cell.orth.mat.tolist())
+        frac_mat = np.array(cell.frac.mat.tolist())
+        width = 1.0 / np.linalg.norm(frac_mat, axis=1)  # distance between lattice planes along each axis, Å
+        frac = (xyz @ frac_mat.T) % 1.0
+        n_img = [int(np.ceil(reach / w)) + 1 for w in width]
+        shifts = np.array(np.meshgrid(*[np.arange(-k, k + 1) for k in n_img], indexing="ij")).reshape(3, -1).T
+        img = (frac[:, None, :] + shifts[None, :, :]).reshape(-1, 3)
+        margin = reach / width
+        img = img[np.all((img > -margin) & (img < 1 + margin), axis=1)]
+        atoms = img @ orth.T
+        # grid indices (per axis) within reach of some atom, wrapped round the cell
+        lo, hi = frac.min(axis=0) - margin, frac.max(axis=0) + margin
+        idx = []
+        for k, n in enumerate((nx, ny, nz)):
+            if hi[k] - lo[k] >= 1.0:
+                idx.append(np.arange(n))
+            else:
+                idx.append(np.unique(np.mod(np.arange(int(np.floor(lo[k] * n)), int(np.ceil(hi[k] * n)) + 1), n)))
+        ix, iy, iz = idx
+
+        def positions(kz: int) -> np.ndarray:
+            gy, gx = np.meshgrid(iy / ny, ix / nx, indexing="ij")
+            f = np.stack([gx.ravel(), gy.ravel(), np.full(gx.size, kz / nz)], axis=1)
+            return f @ orth.T
+
     else:
         if not like.is_orthogonal:
             raise InputError("a box model mask needs an orthogonal grid; use periodic=True for a crystal cell")
-        reach = dilate_A + soft_edge_A
         vox = np.asarray(like.voxel_size_xyz_A)
-        pad = tuple(int(np.ceil(reach / v)) + 1 for v in vox)
-        full = [n + 2 * p for n, p in zip((nx, ny, nz), pad)]
-        g.set_unit_cell(gemmi.UnitCell(*(np.asarray(full) * vox), 90, 90, 90))
-        g.set_size(*full)
-        local = xyz - np.asarray(like.origin_xyz_A) + np.asarray(pad) * vox
-    g.fill(0.0)
-    for p in local.tolist():
-        g.set_points_around(gemmi.Position(*p), float(dilate_A), 1.0, use_pbc=periodic)
-    g.add_soft_edge_to_mask(float(soft_edge_A))
-    arr = np.array(g, copy=False)[pad[0] : pad[0] + nx, pad[1] : pad[1] + ny, pad[2] : pad[2] + nz]
-    return np.ascontiguousarray(np.clip(arr.T, 0.0, 1.0), dtype=np.float32)
+        org = np.asarray(like.origin_xyz_A)
+        ijk = (xyz - org) / vox
+        lo = np.floor(ijk.min(axis=0) - reach / vox).astype(int)
+        hi = np.ceil(ijk.max(axis=0) + reach / vox).astype(int)
+        n = np.array([nx, ny, nz])
+        lo, hi = np.clip(lo, 0, n - 1), np.clip(hi, 0, n - 1)
+        near = np.all((ijk > -reach / vox - 1) & (ijk < n - 1 + reach / vox + 1), axis=1)
+        atoms = xyz[near]
+        if atoms.size == 0:
+            return out
+        ix, iy, iz = (np.arange(a, b + 1) for a, b in zip(lo, hi))
+
+        def positions(kz: int) -> np.ndarray:
+            gy, gx = np.meshgrid(iy, ix, indexing="ij")
+            p = np.stack([gx.ravel(), gy.ravel(), np.full(gx.size, kz)], axis=1).astype(np.float64)
+            return org + p * vox
+
+    tree = cKDTree(atoms)
+    for kz in iz:  # one z-section at a time keeps the point arrays small
+        dist, _ = tree.query(positions(int(kz)), k=1, distance_upper_bound=reach)
+        t = np.clip((np.minimum(dist, reach) - dilate_A) / max(float(soft_edge_A), 1e-6), 0.0, 1.0)
+        vals = (0.5 * (1.0 + np.cos(np.pi * t))).reshape(len(iy), len(ix))
+        out[int(kz)][np.ix_(iy, ix)] = vals
+    return out
 
 
 def coefficients_mtz(
