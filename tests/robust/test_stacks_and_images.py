@@ -13,7 +13,7 @@ from densharp.errors import DensharpWarning, MapFormatError
 from densharp.io.maps import MapKind, read_map, read_map_header
 
 
-def _write(path, data, ispg=None, stack=False):
+def _write(path, data, ispg=None, stack=False, mz=None):
     with mrcfile.new(path, overwrite=True) as m:
         m.set_data(data.astype(np.float32))
         if stack:
@@ -21,6 +21,8 @@ def _write(path, data, ispg=None, stack=False):
         if ispg is not None:
             m.header.ispg = ispg
         m.voxel_size = 1.2
+        if mz is not None:
+            m.header.mz = mz
     return path
 
 
@@ -30,7 +32,7 @@ def odd_files(tmp_path, rng):
     return {
         "mrcs": (_write(tmp_path / "particles.mrcs", d, stack=True), MapKind.IMAGE_STACK, "image stack"),
         "mrcs_ispg1": (_write(tmp_path / "p1.mrcs", d, ispg=1), MapKind.IMAGE_STACK, ".mrcs suffix"),
-        "ispg0": (_write(tmp_path / "stack0.mrc", d, ispg=0), MapKind.IMAGE_STACK, "ISPG 0"),
+        "ispg0": (_write(tmp_path / "stack0.mrc", d, ispg=0, mz=1), MapKind.IMAGE_STACK, "ISPG 0"),
         "nz1": (_write(tmp_path / "micrograph.mrc", d[:1], ispg=1), MapKind.IMAGE, "2-D image"),
         "nz1_2d": (_write(tmp_path / "image2d.mrc", d[0]), MapKind.IMAGE, "2-D image"),
         "volstack": (_write(tmp_path / "vols.mrc", np.stack([d, d])), MapKind.VOLUME_STACK, "stack of 2 volumes"),
@@ -79,8 +81,18 @@ def test_every_volume_command_refuses_them(capsys, work, odd_files, case, comman
 
 def test_permissive_reads_an_ispg0_volume_as_a_volume(odd_files):
     path, _, _ = odd_files["ispg0"]
-    with pytest.warns(DensharpWarning, match="reading it as one volume"):
+    with pytest.warns(DensharpWarning) as caught:
         m = read_map(path, permissive=True)
+    assert any("reading it as one volume" in str(w.message) for w in caught)
     assert m.shape_zyx == (10, 16, 18)
     assert m.spacegroup == 1  # written back as a volume
+    assert np.allclose(m.voxel_size_xyz_A, (1.2, 1.2, 1.2), rtol=1e-5)
+
+
+def test_an_ispg0_volume_with_mz_equal_nz_is_a_volume(tmp_path, rng):
+    """Chimera and older EMDB maps: ISPG 0 but MZ = NZ (a real deposited map, HCN4 EMD-0093, is written so)."""
+    path = _write(tmp_path / "chimera.mrc", rng.normal(size=(10, 16, 18)), ispg=0)
+    assert read_map_header(path).kind is MapKind.VOLUME
+    m = read_map(path)
+    assert m.shape_zyx == (10, 16, 18) and m.spacegroup == 0  # the file's convention is written back
     assert np.allclose(m.voxel_size_xyz_A, (1.2, 1.2, 1.2), rtol=1e-5)

@@ -171,21 +171,25 @@ class TrainingValidation:
         return out
 
     def _real(self, model: Any, out: dict[str, float]) -> float:
+        from densharp.errors import DensharpError
         from densharp.evaluate.realdata import score_em_case, score_xray_case
 
         scores, recs = [], []
         for case in self.real_cases:
+            try:
+                rec = self._score_real(case, model, score_em_case, score_xray_case)
+            except DensharpError as exc:  # one unreadable case must not end a training run
+                recs.append({"case": case.name, "error": str(exc)})
+                continue
             if case.kind == "em":
-                rec = score_em_case(case, {"model": self.sharpen_em(model)}, keep_slices=False)
                 r, i = rec["methods"].get("model", {}), rec["methods"]["input"]
-                if "rscc_restore" not in r:
-                    continue
-                out[f"real_{case.name}_restore"] = r["rscc_restore"]
-                out[f"real_{case.name}_super"] = r["rscc_super"]
-                out[f"real_{case.name}_input_restore"] = i["rscc_restore"]
-                scores.append(r["rscc_restore"])
+                if "rscc_restore" in r:
+                    out[f"real_{case.name}_restore"] = r["rscc_restore"]
+                    out[f"real_{case.name}_super"] = r["rscc_super"]
+                    out[f"real_{case.name}_input_restore"] = i["rscc_restore"]
+                    out[f"real_{case.name}_consistent"] = float(bool(r.get("consistency", {}).get("is_consistent")))
+                    scores.append(r["rscc_restore"])
             else:
-                rec = score_xray_case(case, {"model": self.sharpen_mtz(model)}, keep_slices=False)
                 for run in rec.get("runs", []):
                     r, i = run["methods"].get("model", {}), run["methods"]["input"]
                     key = next((k for k in ("rscc_data_full", "rscc_model_restore") if k in r), None)
@@ -200,3 +204,8 @@ class TrainingValidation:
             out["real_rscc"] = float(np.mean(scores))
             return out["real_rscc"]
         return out["rscc"]
+
+    def _score_real(self, case: Any, model: Any, score_em: Any, score_xray: Any) -> dict[str, Any]:
+        if case.kind == "em":
+            return score_em(case, {"model": self.sharpen_em(model)}, keep_slices=False)
+        return score_xray(case, {"model": self.sharpen_mtz(model)}, keep_slices=False)

@@ -64,7 +64,7 @@ class MapKind(str, enum.Enum):
 
     VOLUME = "volume"  # ISPG 1-230 (or other non-zero, non-stack values) and NZ > 1
     IMAGE = "2-D image"  # NZ = 1 (a micrograph, a projection, a 2-D class average)
-    IMAGE_STACK = "image stack"  # ISPG 0 with NZ > 1, or a .mrcs file: NZ separate 2-D images
+    IMAGE_STACK = "image stack"  # ISPG 0 with MZ = 1 and NZ > 1, or a .mrcs file: NZ separate 2-D images
     VOLUME_STACK = "volume stack"  # ISPG 401-630: NZ / MZ volumes one after another
 
 
@@ -127,10 +127,14 @@ def _classify(p: Path, header: Any) -> tuple[MapKind, str]:
         return MapKind.VOLUME_STACK, f"ISPG {ispg}"
     if nz == 1:
         return MapKind.IMAGE, "NZ = 1"
-    if ispg == 0:
-        return MapKind.IMAGE_STACK, "ISPG 0 with NZ > 1, the MRC2014 image-stack convention"
     if _base_name(p).endswith(".mrcs"):
         return MapKind.IMAGE_STACK, "the .mrcs suffix of particle stacks"
+    # MRC2014 marks an image stack with ISPG 0 *and* MZ = 1 (one image's sampling along z). Many programs
+    # (Chimera, older EMDB entries) write ordinary volumes with ISPG 0 but MZ = NZ: those are volumes.
+    if ispg == 0 and int(header.mz) == 1:
+        return MapKind.IMAGE_STACK, "ISPG 0 with MZ = 1 and NZ > 1, the MRC2014 image-stack convention"
+    if ispg == 0:
+        return MapKind.VOLUME, "ISPG 0 but MZ = NZ: a volume (as Chimera and older EMDB maps write them)"
     return MapKind.VOLUME, f"ISPG {ispg}"
 
 
