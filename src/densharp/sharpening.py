@@ -399,18 +399,19 @@ def run_sharpen(plan: SharpenPlan, inputs: SharpenInputs, loaded: LoadedModel | 
     else:
         assert inputs.map is not None
         m = inputs.map
-    sd = None
+    sd = coeffs = None
     try:
         if plan.method in LEARNED:
-            out, sd, result = _learned(plan, inputs, m, loaded)
+            out, sd, result, coeffs = _learned(plan, inputs, m, loaded)
+            if inputs.kind is not InputKind.MTZ:
+                plan, out, sd, result = _check_consistency(plan, inputs, m, out, sd, result)
         else:
             out, result = _classical(plan, inputs, m)
     except InputError as exc:
         raise InputError(f"{inputs.label}: {exc}") from exc
     if not np.isfinite(out.data_zyx).all():
         raise InputError(f"{inputs.label}: sharpening produced non-finite values; check the input and parameters")
-    coeffs = None
-    if opts.mtz_out:
+    if opts.mtz_out and coeffs is None:
         from densharp.io.mtz import map_to_mtz
 
         assert inputs.mtz is not None and plan.d_input_A is not None
@@ -432,7 +433,47 @@ def run_sharpen(plan: SharpenPlan, inputs: SharpenInputs, loaded: LoadedModel | 
             "meaning": f"per-voxel standard deviation across {opts.samples} VAE samples, in the output map's units "
             "(same grid as the output)"
         }
-    return SharpenOutcome(map=out, sd=sd, mtz=coeffs, record=record)
+    return SharpenOutcome(map=out, sd=sd, mtz=coeffs if opts.mtz_out else None, record=record)
+
+
+def _check_consistency(
+    plan: SharpenPlan,
+    inputs: SharpenInputs,
+    m: DensityMap,
+    out: DensityMap,
+    sd: DensityMap | None,
+    result: dict[str, Any],
+) -> tuple[SharpenPlan, DensityMap, DensityMap | None, dict[str, Any]]:
+    """Do no harm: a learned output must agree with its input in the shells the input measured well.
+
+    FSC between output and input in every shell coarser than ``2·d`` must reach 0.95 (per-shell amplitude
+    changes are allowed: FSC ignores them). An output that fails is replaced by the classical method unless
+    ``force``; either way the verdict is recorded.
+    """
+    from dataclasses import replace
+
+    from densharp.metrics.consistency import consistency_check, em_band_A
+
+    assert plan.d_input_A is not None
+    try:
+        check = consistency_check(out, m, em_band_A(float(plan.d_input_A)))
+    except InputError as exc:  # too small a box to hold a whole shell in the band: nothing to judge
+        result["consistency"] = {"skipped": str(exc)}
+        return plan, out, sd, result
+    result["consistency"] = check.to_dict()
+    if check.is_consistent or plan.options.force or plan.choice == "model in training":
+        return plan, out, sd, result
+    to = "fsc" if inputs.kind is InputKind.HALF_MAPS else "autob"
+    why = (f"the learned output disagrees with the input where the input is reliable (FSC {check.fsc_min:.3f} "
+           f"< {check.threshold:g} at {check.worst_shell_A:.1f} Å, shells coarser than {check.d_band_A:.1f} Å)")  # fmt: skip
+    plan = replace(
+        plan,
+        method=to,
+        fallback={"from": plan.method, "to": to, "reasons": [why]},
+        notes=(*plan.notes, f"{why}; falling back to {to} (`force` keeps the learned output)"),
+    )
+    out2, classical = _classical(plan, inputs, m)
+    return plan, out2, None, {"method_tried": result, **classical, "consistency_of_learned": check.to_dict()}
 
 
 def _classical(plan: SharpenPlan, inputs: SharpenInputs, m: DensityMap) -> tuple[DensityMap, dict[str, Any]]:
@@ -453,7 +494,7 @@ def _classical(plan: SharpenPlan, inputs: SharpenInputs, m: DensityMap) -> tuple
 
 def _learned(
     plan: SharpenPlan, inputs: SharpenInputs, m: DensityMap, loaded: LoadedModel | None
-) -> tuple[DensityMap, DensityMap | None, dict[str, Any]]:
+) -> tuple[DensityMap, DensityMap | None, dict[str, Any], gemmi.Mtz | None]:
     from densharp.ml.sharpen import load_model, sharpen_learned
 
     assert plan.card is not None and plan.d_input_A is not None
@@ -477,7 +518,19 @@ def _learned(
     result: dict[str, Any] = {"learned": r.meta, "weights_sha256": model.sha256}
     if inputs.kind is InputKind.HALF_MAPS:
         result["input"] = "mean of the two half maps (each half alone carries noise the models never saw)"
-    return r.map, r.sd, result
+    if inputs.kind is not InputKind.MTZ:
+        return r.map, r.sd, result, None
+    # crystallographic data: the measured reflections stay as they are; the model adds only what lies beyond them
+    from densharp.reflections import DEFAULT_GAIN, coefficients_map, extend_coefficients
+
+    assert inputs.mtz is not None and inputs.mtz_columns is not None
+    gain = plan.card.extrapolation_gain or DEFAULT_GAIN
+    d_t = float(r.meta["d_target_A"])
+    if d_t >= float(plan.d_input_A) - 1e-6:
+        raise InputError(f"target resolution {d_t:g} Å is not finer than the data's; nothing to extrapolate")
+    coeffs, info = extend_coefficients(inputs.mtz, inputs.mtz_columns, r.map, float(plan.d_input_A), d_t, gain)
+    result["extrapolation"] = info | {"gain_source": "model card" if plan.card.extrapolation_gain else "default"}
+    return coefficients_map(coeffs, m), None, result, coeffs
 
 
 def sharpen_map(

@@ -63,6 +63,10 @@ class ModelCard:
         Grid voxel and target-resolution rules (shared with the pair simulators).
     normalisation
         How inputs are normalised (shared with training).
+    extrapolation_gain
+        X-ray models: ``(u, g)`` rows, the least-squares gain of the model's reflections beyond the data's
+        resolution against the truth at ``u = d_input / d``, measured on held-out simulations
+        (:mod:`densharp.reflections`); ``None`` when not measured.
     """
 
     name: str
@@ -77,6 +81,7 @@ class ModelCard:
     normalisation: NormKind
     training_run: str = ""
     best_val: dict[str, Any] | None = None
+    extrapolation_gain: tuple[tuple[float, float], ...] | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def domain_reasons(self, modality: Modality, d_input_A: float) -> list[str]:
@@ -143,6 +148,11 @@ def card_from_metadata(name: str, path: str, sha256: str | None, meta: Mapping[s
     if not isinstance(kwargs, dict):
         raise CheckpointError(f"{name}: model_kwargs is not a JSON object; re-export the weights")
     best = _json(meta.get("best_val")) if meta.get("best_val") else None
+    xg = _json(meta.get("extrapolation_gain")) if meta.get("extrapolation_gain") else None
+    try:
+        gain = tuple((float(u), float(g)) for u, g in xg) if xg else None
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{name}: extrapolation_gain is not a list of (u, g) rows ({exc}); re-export") from exc
     return ModelCard(
         name=name,
         path=path,
@@ -156,6 +166,7 @@ def card_from_metadata(name: str, path: str, sha256: str | None, meta: Mapping[s
         normalisation=norm,
         training_run=str(meta.get("training_run") or ""),
         best_val=best if isinstance(best, dict) else None,
+        extrapolation_gain=gain,
     )
 
 
