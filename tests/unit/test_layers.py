@@ -13,7 +13,7 @@ SRC = Path(densharp.__file__).parent
 LAYERS: list[tuple[str, ...]] = [
     ("densharp", "densharp.errors", "densharp.volume", "densharp.modality"),
     ("densharp.fourier", "densharp.normalisation", "densharp.conditioning", "densharp.resources", "densharp.optional"),
-    ("densharp.io", "densharp.filters", "densharp.metrics"),
+    ("densharp.io", "densharp.filters", "densharp.metrics", "densharp.reflections"),
     ("densharp.simulate", "densharp.corpus"),
     ("densharp.ml",),
     ("densharp.sharpening",),
@@ -24,12 +24,13 @@ LAYERS: list[tuple[str, ...]] = [
 
 
 def layer_of(module: str) -> int:
+    if module.count(".") == 1 and module not in {n for names in LAYERS for n in names}:
+        raise AssertionError(f"{module} is in no layer; add it to LAYERS")
     best, level = -1, -1
     for i, names in enumerate(LAYERS):
         for n in names:
             if (module == n or module.startswith(n + ".")) and len(n) > best:
                 best, level = len(n), i
-    assert level >= 0, f"{module} is in no layer; add it to LAYERS"
     return level
 
 
