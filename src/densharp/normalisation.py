@@ -25,6 +25,7 @@ import scipy.fft
 
 from densharp.errors import InputError
 from densharp.fourier import frequency_grid_invA, lowpass_filter_values
+from densharp.volume import DensityMap
 
 #: low-pass (Å) of the smooth map that finds solvent and molecule
 SMOOTH_A = 10.0
@@ -73,9 +74,15 @@ class NormStats:
 
 
 def norm_stats(
-    data_zyx: np.ndarray, kind: NormKind | str, voxel_size_xyz_A: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    data_zyx: np.ndarray,
+    kind: NormKind | str,
+    voxel_size_xyz_A: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    angles_deg: tuple[float, float, float] | None = None,
 ) -> NormStats:
     """Offset and scale of ``data_zyx`` under ``kind`` (see the module docstring).
+
+    ``voxel_size_xyz_A`` and, for a map on a non-orthogonal cell, ``angles_deg`` (the cell angles,
+    :func:`densharp.fourier.grid_angles_deg`) set the frequencies of the 10 Å smoothing.
 
     Raises
     ------
@@ -89,17 +96,21 @@ def norm_stats(
     if kind is NormKind.ZSCORE_PATCH:
         mean, sd = float(x.mean()), float(x.std())
         return NormStats(mean, sd if sd > 0 else 1.0)
-    return _robust_stats(x, voxel_size_xyz_A)
+    return _robust_stats(x, voxel_size_xyz_A, angles_deg)
 
 
-def _robust_stats(x: np.ndarray, voxel_size_xyz_A: tuple[float, float, float]) -> NormStats:
+def _robust_stats(
+    x: np.ndarray,
+    voxel_size_xyz_A: tuple[float, float, float],
+    angles_deg: tuple[float, float, float] | None = None,
+) -> NormStats:
     centre = float(np.median(x))
     span = float(np.max(np.abs(x - centre)))
     if span == 0.0:
         raise InputError("map is constant; there is nothing to normalise or sharpen")
     # work relative to the median and the largest deviation: the FFT then sees O(1) values whatever the units
     y = (x - centre) / span
-    s = frequency_grid_invA(y.shape, voxel_size_xyz_A)  # type: ignore[arg-type]
+    s = frequency_grid_invA(y.shape, voxel_size_xyz_A, angles_deg)  # type: ignore[arg-type]
     smooth = scipy.fft.irfftn(scipy.fft.rfftn(y) * lowpass_filter_values(s, SMOOTH_A), s=y.shape)
     flat = smooth.ravel()
     solvent = flat <= np.quantile(flat, SOLVENT_QUANTILE)
@@ -124,3 +135,10 @@ def normalise(data_zyx: np.ndarray, stats: NormStats) -> np.ndarray:
 def denormalise(data_zyx: np.ndarray, stats: NormStats) -> np.ndarray:
     """``data * scale + offset`` as float32 (inverse of :func:`normalise`)."""
     return (np.asarray(data_zyx, dtype=np.float64) * stats.scale + stats.offset).astype(np.float32)
+
+
+def map_norm_stats(m: DensityMap, kind: NormKind | str) -> NormStats:
+    """:func:`norm_stats` of a whole map, with its voxel size and (sheared cells) its cell angles."""
+    from densharp.fourier import grid_angles_deg
+
+    return norm_stats(m.data_zyx, kind, m.voxel_size_xyz_A, grid_angles_deg(m))

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from densharp.errors import InputError
-from densharp.fourier import apply_radial_filter, lowpass_filter_values, resolution_shells, rfft_map
+from densharp.fourier import apply_radial_filter, lowpass_filter_values, map_resolution_shells, rfft_map
 from densharp.volume import DensityMap
 
 
@@ -82,6 +82,9 @@ def guinier_fit(
 ) -> GuinierFit:
     """Fit the map's overall B-factor from its radially averaged amplitudes between ``fit_low_A`` and ``d_min_A``.
 
+    The shells respect the map's cell (:func:`~densharp.fourier.map_resolution_shells`), so a sheared cell map
+    is fitted on its reflections' true d-spacings.
+
     Parameters
     ----------
     m
@@ -109,7 +112,7 @@ def guinier_fit(
     else:
         data = ((m.data_zyx - np.float32(solvent_level(m.data_zyx, mask))) * mask).astype(np.float32, copy=False)
     y, _, scale = centred_for_fft(data)
-    shells = resolution_shells(m.shape_zyx, m.voxel_size_xyz_A)
+    shells = map_resolution_shells(m)
     power = shells.sum(np.abs(rfft_map(y)) ** 2) / np.maximum(shells.count(), 1)
     del y
     s = shells.centres_invA
@@ -121,10 +124,16 @@ def guinier_fit(
             "an empty map or empty map-coefficient columns); give a map with density"
         )
     if sel.sum() < 3:
+        if m.cell_A_deg is not None and tuple(m.grid_sampling_xyz) == tuple(m.shape_xyz):
+            # a crystal's cell map: the cell is what it is, only another method helps
+            edges = ", ".join(f"{v:.1f}" for v in m.cell_A_deg[:3])
+            why = (f"unit cell ({edges} Å) holds {int(in_range.sum())}: its shells are {shells.width_invA:.3f} Å⁻¹ "
+                   "wide, one reciprocal spacing of its coarsest direction); use --method bfactor with --b-factor")  # fmt: skip
+        else:
+            why = (f"box {tuple(round(v, 1) for v in m.box_size_xyz_A)} Å holds {int(in_range.sum())}); "
+                   "use a box of at least 3 × the fit start, a finer resolution, or --method bfactor")  # fmt: skip
         raise InputError(
-            f"{label}: too few resolution shells between {fit_low_A:.3g} and {d_min_A:.3g} Å for a Guinier fit "
-            f"(box {tuple(round(v, 1) for v in m.box_size_xyz_A)} Å holds {int(in_range.sum())}); "
-            "use a box of at least 3 × the fit start, a finer resolution, or --method bfactor"
+            f"{label}: too few resolution shells between {fit_low_A:.3g} and {d_min_A:.3g} Å for a Guinier fit ({why}"
         )
     x = s[sel] ** 2
     yv = 0.5 * np.log(power[sel]) + np.log(scale)  # ln of the rms amplitude, in the map's own units

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from densharp.errors import InputError
-from densharp.fourier import apply_shell_filter, resolution_shells
+from densharp.fourier import apply_shell_filter, map_resolution_shells
 from densharp.metrics.fsc import FSCCurve, fsc_curve, fsc_weights_cref
 from densharp.volume import DensityMap
 
@@ -49,7 +49,7 @@ def fsc_weighted_average(h1: DensityMap, h2: DensityMap, curve: FSCCurve) -> Den
     Shells beyond the curve's last shell (past the isotropic Nyquist) are set to zero.
     """
     avg = h1.with_data(0.5 * (h1.data_zyx + h2.data_zyx))
-    shells = resolution_shells(h1.shape_zyx, h1.voxel_size_xyz_A)
+    shells = map_resolution_shells(h1)
     if shells.n != len(curve.fsc):
         raise InputError("FSC curve does not belong to these half maps (different number of shells)")
     return apply_shell_filter(avg, shells, fsc_weights_cref(curve.fsc), beyond=0.0)

@@ -13,16 +13,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from densharp.fourier import Shells, apply_shell_filter, resolution_shells, rfft_map
+from densharp.fourier import (
+    Shells,
+    apply_shell_filter,
+    corner_frequency_invA,
+    grid_angles_deg,
+    map_resolution_shells,
+    rfft_map,
+    shell_width_invA,
+)
 from densharp.volume import DensityMap
 
 
 def corner_shells(m: DensityMap) -> Shells:
-    """Shells of the usual width that reach the corners of the Fourier box, so every coefficient has a shell."""
-    vx, vy, vz = m.voxel_size_xyz_A
-    s_max = 0.5 * float(np.sqrt(1 / vx**2 + 1 / vy**2 + 1 / vz**2))
-    width = 1.0 / min(n * v for n, v in zip(m.shape_xyz, m.voxel_size_xyz_A))
-    return resolution_shells(m.shape_zyx, m.voxel_size_xyz_A, max_invA=s_max + 2 * width)
+    """Shells of the usual width that reach the corners of the Fourier box, so every coefficient has a shell.
+
+    The corners and the width respect the map's cell (sheared grids, :func:`~densharp.fourier.corner_frequency_invA`).
+    """
+    angles = grid_angles_deg(m)
+    s_max = corner_frequency_invA(m.shape_zyx, m.voxel_size_xyz_A, angles)
+    width = shell_width_invA(m.shape_zyx, m.voxel_size_xyz_A, angles)
+    return map_resolution_shells(m, max_invA=s_max + 2 * width)
 
 
 def global_filter_gains(m: DensityMap, target: DensityMap, shells: Shells | None = None) -> tuple[Shells, np.ndarray]:

@@ -21,6 +21,7 @@ from densharp.filters.bfactor import (
     sharpen_with_b,
 )
 from densharp.filters.fsc_weight import check_half_maps, estimate_resolution, fsc_weighted_average, half_map_fsc
+from densharp.fourier import corner_frequency_invA, grid_angles_deg
 from densharp.metrics.fsc import FSCCurve
 from densharp.volume import DensityMap
 
@@ -85,12 +86,17 @@ def check_finite_result(m: DensityMap, what: str) -> None:
 
 
 def check_orthogonal(m: DensityMap, name: str) -> None:
-    """Refuse a non-orthogonal cell on the cryo-EM path (the filters assume an orthogonal box of voxels)."""
+    """Refuse a non-orthogonal cell on the map (cryo-EM) path: a cryo-EM box is orthogonal.
+
+    The filters themselves handle sheared cell maps (``densharp.fourier`` uses the cell's angles); a crystal map
+    should come as its MTZ map coefficients, which are gridded on the whole cell with its symmetry.
+    """
     if not m.is_orthogonal:
         angles = ", ".join(f"{a:g}" for a in m.cell[3:])
         raise InputError(
-            f"{name}: non-orthogonal cell (angles {angles}°) is a crystallographic map; the cryo-EM path needs an "
-            "orthogonal box: resample it onto an orthogonal grid first (crystallographic input via MTZ comes later)"
+            f"{name}: non-orthogonal cell (angles {angles}°) is a crystallographic map, and map input is for "
+            "cryo-EM boxes, which are orthogonal; give the crystal's map coefficients as MTZ instead "
+            "(densharp sharpen data.mtz --columns F,PHI -o out.ccp4), or resample the map onto an orthogonal box"
         )
 
 
@@ -195,7 +201,8 @@ def sharpen_fixed_b(m: DensityMap, b_sharpen_A2: float, d_min_A: float | None) -
     notes: list[str] = []
     d_cap = gain_cap_resolution_A(b, MAX_GAIN)
     # finest frequency the output keeps: the low-pass edge end, or the corner of the box without a low-pass
-    s_top = 1.1 / d_min_A if d_min_A is not None else float(np.sqrt(sum((0.5 / v) ** 2 for v in m.voxel_size_xyz_A)))
+    s_top = 1.1 / d_min_A if d_min_A is not None else corner_frequency_invA(m.shape_zyx, m.voxel_size_xyz_A,
+                                                                           grid_angles_deg(m))  # fmt: skip
     if d_cap is not None and s_top > 1.0 / d_cap:
         notes.append(
             f"B {b:g} Å² would boost detail finer than {d_cap:.3g} Å by more than {MAX_GAIN:g}×; the gain is capped "

@@ -134,14 +134,72 @@ def _check_column_content(mtz: gemmi.Mtz, f: str, phi: str, name: str) -> tuple[
     return f, phi
 
 
-def mtz_map(mtz: gemmi.Mtz, f: str, phi: str, voxel_A: float) -> Any:
-    """The map of the whole unit cell (P1-expanded) from ``f``/``phi`` with a grid spacing of at most ``voxel_A``.
+def symmetric_axes(spacegroup: gemmi.SpaceGroup | None) -> list[tuple[int, int]]:
+    """Pairs of cell axes (0 = a, 1 = b, 2 = c) that a symmetry operation of ``spacegroup`` maps onto each other.
 
-    Returns a :class:`~densharp.volume.DensityMap` with the cell, the MTZ's space group (number), sampling = grid
-    and origin 0 (NSTART convention), on an even, FFT-friendly grid.
+    A grid of the cell must have the same size along such axes (gemmi refuses it otherwise).
+    """
+    if spacegroup is None:
+        return []
+    pairs = set()
+    for op in spacegroup.operations().sym_ops:
+        rot = op.rot
+        for i in range(3):
+            for j in range(3):
+                if i != j and rot[i][j] != 0:
+                    pairs.add((min(i, j), max(i, j)))
+    return sorted(pairs)
+
+
+def _fast_even_size(n: int, factor: int) -> int:
+    """Smallest size from ``n`` up that the FFT likes (``next_fast_len``, then even) and ``factor`` divides.
+
+    The first candidate is the size densharp always used (``next_fast_len(n)``, plus one if odd), so a grid that
+    suited its space group before keeps its size.
     """
     import scipy.fft
 
+    while True:
+        m = int(scipy.fft.next_fast_len(int(n)))
+        m += m % 2
+        if m % factor == 0:
+            return m
+        n = m + 1
+
+
+def cell_grid_size(cell: gemmi.UnitCell, spacegroup: gemmi.SpaceGroup | None, voxel_A: float) -> tuple[int, int, int]:
+    """Grid ``(nx, ny, nz)`` of a whole cell with spacing at most ``voxel_A`` along every cell axis.
+
+    Every size is even and FFT-friendly, a multiple of the space group's grid factor along its axis (gemmi's
+    ``find_grid_factors``: e.g. 4 along c for P4₃2₁2, 6 for P6₅22) and equal along axes related by symmetry, so
+    gemmi accepts the grid for the space group and the map of the cell is exactly symmetric on it.
+    """
+    facs = list(spacegroup.operations().find_grid_factors()) if spacegroup is not None else [1, 1, 1]
+    edges = (cell.a, cell.b, cell.c)
+    n0 = [int(np.ceil(e / voxel_A - 1e-6)) for e in edges]
+    # axes that must share a size: union of symmetric pairs (a = b in tetragonal and hexagonal, a = b = c cubic)
+    group = [0, 1, 2]
+    for i, j in symmetric_axes(spacegroup):
+        gi, gj = group[i], group[j]
+        group = [min(gi, gj) if g in (gi, gj) else g for g in group]
+    sizes = [0, 0, 0]
+    for g in sorted(set(group)):
+        axes = [k for k in range(3) if group[k] == g]
+        factor = int(np.lcm.reduce([int(facs[k]) for k in axes]))
+        size = _fast_even_size(max(n0[k] for k in axes), factor)
+        for k in axes:
+            sizes[k] = size
+    return (sizes[0], sizes[1], sizes[2])
+
+
+def mtz_map(mtz: gemmi.Mtz, f: str, phi: str, voxel_A: float) -> Any:
+    """The map of the whole unit cell (P1-expanded) from ``f``/``phi`` with a grid spacing of at most ``voxel_A``.
+
+    Returns a :class:`~densharp.volume.DensityMap` with the cell (any angles: the map then samples the cell along
+    its fractional axes, voxel lengths a/nx, b/ny, c/nz), the MTZ's space group (number), sampling = grid and
+    origin 0 (NSTART convention), on an even, FFT-friendly grid that suits the space group
+    (:func:`cell_grid_size`), so the map is symmetric.
+    """
     from densharp.resources import check_grid_memory
     from densharp.volume import DensityMap, OriginSource
 
@@ -153,14 +211,11 @@ def mtz_map(mtz: gemmi.Mtz, f: str, phi: str, voxel_A: float) -> Any:
         f"{voxel_A:.3g} Å spacing",
         "cut the resolution or use a smaller cell",
     )
-    sizes = []
-    for edge in (cell.a, cell.b, cell.c):
-        n = int(scipy.fft.next_fast_len(int(np.ceil(edge / voxel_A - 1e-6))))
-        sizes.append(n + (n % 2))
+    sg = mtz.spacegroup
+    sizes = list(cell_grid_size(cell, sg, voxel_A))
     grid = mtz.transform_f_phi_to_map(f, phi, exact_size=sizes)
     arr = np.ascontiguousarray(np.array(grid, copy=False).T, dtype=np.float32)
     nx, ny, nz = sizes
-    sg = mtz.spacegroup
     from densharp.volume import MapSource
 
     return DensityMap(
@@ -221,18 +276,33 @@ def coefficients_to_mtz(
 
 
 def check_mtz_cell(mtz: gemmi.Mtz, name: str = "MTZ") -> None:
-    """Refuse a non-orthogonal cell (the learned and classical paths work on orthogonal grids only).
+    """Refuse a cell densharp cannot grid: degenerate (angles that span no volume) or at odds with the space group.
+
+    Any non-degenerate cell is sharpened, orthogonal or not (the map is gridded along the cell axes and every
+    spectral function uses the cell's reciprocal metric, ``densharp.fourier``). The cell must also have the
+    metric its space group implies (e.g. a = b and γ = 120° for P6₅22), or the symmetry-expanded map would be
+    wrong.
 
     Raises
     ------
     InputError
-        A cell angle differs from 90° by more than 0.01°.
+        Non-finite or non-positive edges or angles, angles outside (0°, 180°), a cell of (nearly) zero volume,
+        or a cell incompatible with the space group.
     """
     from densharp.errors import InputError
 
     c = mtz.cell
-    if any(abs(a - 90.0) > 0.01 for a in (c.alpha, c.beta, c.gamma)):
+    params = (c.a, c.b, c.c, c.alpha, c.beta, c.gamma)
+    text = ", ".join(f"{v:g}" for v in params)
+    if not all(np.isfinite(v) and v > 0 for v in params) or not all(v < 180.0 for v in params[3:]):
+        raise InputError(f"{name}: cell ({text}) needs positive edges and angles between 0° and 180°; fix the MTZ cell")
+    ca, cb, cg = (float(np.cos(np.radians(a))) for a in params[3:])
+    vol2 = 1.0 - ca * ca - cb * cb - cg * cg + 2.0 * ca * cb * cg
+    if not vol2 > 1e-6:
+        raise InputError(f"{name}: cell ({text}) is degenerate (its angles span no volume); fix the MTZ cell")
+    sg = mtz.spacegroup
+    if sg is not None and not c.is_compatible_with_spacegroup(sg, 1e-3):
         raise InputError(
-            f"{name}: non-orthogonal cell ({c.alpha:g}, {c.beta:g}, {c.gamma:g}°) is not supported yet; "
-            "densharp sharpens orthogonal cells only"
+            f"{name}: cell ({text}) does not have the metric of its space group {sg.hm} (e.g. a = b, or angles of "
+            "90° or 120°); fix the cell or the space group of the MTZ"
         )

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from densharp.errors import InputError
-from densharp.fourier import resolution_shells, rfft_map, shell_amplitudes
+from densharp.fourier import map_resolution_shells, rfft_map, shell_amplitudes
 from densharp.metrics.fsc import FSCCurve, fsc_curve
 from densharp.volume import DensityMap
 
@@ -115,7 +115,8 @@ def consistency_check(
     Parameters
     ----------
     output, input_map
-        Maps on one orthogonal grid (checked); ``data_zyx`` float32 (z, y, x).
+        Maps on one grid (checked), orthogonal or a sheared cell (the shells use the cell's angles);
+        ``data_zyx`` float32 (z, y, x).
     d_band_A
         Band edge in Å (:func:`em_band_A` or :func:`xray_band_A` of the input's resolution).
     threshold
@@ -127,15 +128,12 @@ def consistency_check(
     Raises
     ------
     InputError
-        Non-orthogonal cell (the shells assume orthogonal axes), a non-positive band, or a box too small to hold
-        one whole shell inside the band.
+        A non-positive band, or a box too small to hold one whole shell inside the band.
     """
     input_map.check_same_grid(output, "the output and its input")
-    if not input_map.is_orthogonal:
-        raise InputError(f"consistency FSC needs an orthogonal grid; this cell has angles {input_map.cell[3:]}")
     if not np.isfinite(d_band_A) or d_band_A <= 0:
         raise InputError(f"consistency band {d_band_A} Å must be a positive number of Å")
-    shells = resolution_shells(input_map.shape_zyx, input_map.voxel_size_xyz_A)
+    shells = map_resolution_shells(input_map)
     curve = fsc_curve(output, input_map, mask=mask, shells=shells)
     upper = (np.arange(shells.n) + 0.5) * shells.width_invA
     in_band = (np.arange(shells.n) >= 1) & (upper <= 1.0 / d_band_A + 1e-12)
@@ -227,7 +225,7 @@ class AmplitudeRatio:
 def amplitude_ratio(output: DensityMap, input_map: DensityMap) -> AmplitudeRatio:
     """Per-shell amplitudes of ``output`` and ``input_map`` (same grid) on the input's resolution shells."""
     input_map.check_same_grid(output, "the output and its input")
-    shells = resolution_shells(input_map.shape_zyx, input_map.voxel_size_xyz_A)
+    shells = map_resolution_shells(input_map)
     s, a_in = shell_amplitudes(input_map, shells)
     _, a_out = shell_amplitudes(output, shells)
     return AmplitudeRatio(s_invA=s, amp_output=a_out, amp_input=a_in, n_coeffs=shells.count())

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from densharp.fourier import Shells, resolution_shells, rfft_map
+from densharp.fourier import Shells, map_resolution_shells, rfft_map
 from densharp.volume import DensityMap
 
 
@@ -84,14 +84,15 @@ def fsc_curve(
         Optional (z, y, x) weights in [0, 1] applied to both maps before the transform (soft masks avoid
         the ringing a hard edge adds).
     shells
-        Precomputed shells for this grid (default: :func:`densharp.fourier.resolution_shells`).
+        Precomputed shells for this grid (default: :func:`densharp.fourier.map_resolution_shells`, which respects
+        a sheared cell's angles).
     """
     a.check_same_grid(b, "the two maps of an FSC")
     x, y = a.data_zyx, b.data_zyx
     if mask is not None:
         x = x * mask
         y = y * mask
-    shells = shells or resolution_shells(a.shape_zyx, a.voxel_size_xyz_A)
+    shells = shells or map_resolution_shells(a)
     fa, fb = rfft_map(x), rfft_map(y)
     num = shells.sum((fa * np.conj(fb)).real)
     da = shells.sum(np.abs(fa) ** 2)
