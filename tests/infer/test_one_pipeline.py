@@ -72,3 +72,34 @@ def test_mtz_at_1p9_A_is_gridded_and_conditioned_as_in_training(tmp_path, capsys
     rc = main(["sharpen", str(mtz), "-o", str(tmp_path / "t.ccp4"), "--target-resolution", "1.7", "-q"])
     assert rc == 0, capsys.readouterr().err  # the trained target is accepted
     assert json.loads((tmp_path / "t.json").read_text())["result"]["learned"]["d_target_A"] == 1.7
+
+
+@pytest.mark.parametrize(("cell", "sg_name"), [((41.0, 33.0, 37.0, 90.0, 105.0, 90.0), "C 1 2 1"),
+                                               ((36.0, 36.0, 44.0, 90.0, 90.0, 120.0), "P 65 2 2")])  # fmt: skip
+def test_learned_xray_on_sheared_cells_keeps_the_data_and_the_symmetry(tmp_path, capsys, monkeypatch, cell, sg_name):
+    import gemmi
+
+    from densharp.io.mtz import read_mtz
+    from densharp.metrics.consistency import consistency_check
+    from densharp.reflections import coefficients_map
+    from unit.test_cells import mtz_file, symmetric_coefficients
+
+    w = tmp_path / "xray.safetensors"
+    sha = export_tiny(
+        tiny_model("unet", perturb=True), w, modality="xray", res_range=(1.8, 4.0), voxel_range=(0.72, 1.0)
+    )
+    monkeypatch.setenv("DENSHARP_WEIGHTS_DIR", str(registry_folder(tmp_path / "reg", {"unet-xray": (w, sha)})))
+    src = mtz_file(tmp_path, "d.mtz", cell, sg_name, *symmetric_coefficients(cell, sg_name, 3.0, b_A2=20.0))
+    out = tmp_path / "o.ccp4"
+    rc = main(["sharpen", str(src), "-o", str(out), "--mtz-out", str(tmp_path / "o.mtz"), "-q"])
+    assert rc == 0, capsys.readouterr().err
+    rec = json.loads((tmp_path / "o.json").read_text())
+    assert rec["method"] == "unet" and rec["result"]["extrapolation"]["extrapolated_added"] > 0
+    got = read_map(out)
+    assert got.cell == pytest.approx(cell, rel=1e-5)
+    inp = coefficients_map(read_mtz(src), got)
+    assert consistency_check(got, inp, 3.0).fsc_min > 0.999  # the measured shells are the data's
+    g = gemmi.FloatGrid(np.ascontiguousarray(got.data_zyx.T), gemmi.UnitCell(*cell), gemmi.SpaceGroup(sg_name))
+    before = np.array(g, copy=True)
+    g.symmetrize_avg()
+    assert np.abs(np.array(g) - before).max() < 1e-4 * np.abs(before).max()  # and the output is symmetric

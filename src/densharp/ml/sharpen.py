@@ -21,7 +21,7 @@ are the ones training used (:mod:`densharp.conditioning`, :mod:`densharp.normali
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -33,7 +33,7 @@ from densharp.errors import InputError
 from densharp.fourier import fourier_resample, lowpass
 from densharp.ml.registry import ModelCard
 from densharp.modality import Modality
-from densharp.normalisation import NormKind, denormalise, norm_stats, normalise
+from densharp.normalisation import NormKind, denormalise, map_norm_stats, norm_stats, normalise
 from densharp.volume import DensityMap
 
 #: relative voxel-size spread a map may have and still run on its own grid, by modality: cryo-EM models are trained
@@ -201,8 +201,8 @@ def sharpen_learned(
 
     t0 = time.perf_counter()
     card = loaded.card
-    if not m.is_orthogonal:
-        raise InputError("learned sharpening needs an orthogonal cell; this map's cell angles are not 90°")
+    if not m.is_orthogonal and not periodic:
+        raise InputError("learned sharpening of a non-orthogonal cell needs the whole periodic cell (MTZ input)")
     if not (np.isfinite(d_input_A) and d_input_A > 0):
         raise InputError(f"input resolution `d_input_A` must be a positive number of Å, got {d_input_A}")
     if samples < 1:
@@ -216,10 +216,13 @@ def sharpen_learned(
     grid_shape, vox_grid, resample = model_grid(m, card, d_input_A)
     v_used = float(np.mean(vox_grid))
     d_t = target_resolution_A(card, d_input_A, v_used, d_target_A)
-    x_grid = fourier_resample(m.data_zyx, grid_shape) if resample else m.data_zyx
-    on_grid = DensityMap(x_grid, vox_grid) if resample else m
-    model_in = prefilter_input(on_grid, d_input_A).data_zyx
-    stats = norm_stats(model_in, card.normalisation, on_grid.voxel_size_xyz_A) if card.normalisation.per_map else None
+    on_grid = m
+    if resample:  # the same box (or cell, angles kept) on the model's grid
+        x_grid = fourier_resample(m.data_zyx, grid_shape)
+        on_grid = replace(m, data_zyx=x_grid, voxel_size_xyz_A=vox_grid, sampling_xyz=grid_shape[::-1], source=None)
+    model_in_map = prefilter_input(on_grid, d_input_A)
+    model_in = model_in_map.data_zyx
+    stats = map_norm_stats(model_in_map, card.normalisation) if card.normalisation.per_map else None
     w = None
     if mask_zyx is not None:
         w = np.clip(np.asarray(mask_zyx, dtype=np.float32), 0.0, 1.0)
