@@ -41,11 +41,13 @@ from typing import Any
 #: benchmark method -> extra ``densharp sharpen`` arguments
 METHOD_ARGS: dict[str, list[str]] = {
     "default": [],
+    # restoring at the map's own resolution: `--target-resolution d` (scored against the model map at d)
+    "default@d": ["--target-resolution", "{d}"],
     "autob": ["--method", "autob"],
     "unet": ["--method", "unet", "--force"],
     "vae": ["--method", "vae", "--force"],
 }
-DEFAULT_METHODS = "default,autob,unet,vae"
+DEFAULT_METHODS = "default,default@d,autob,unet,vae"
 
 
 # ----------------------------------------------------------------------------------------------- the user path
@@ -115,7 +117,7 @@ def cli_em_sharpener(extra: list[str], workdir: Path, tag: str):  # type: ignore
         if src is None or not src.is_file():
             src = workdir / f"{tag}_input.mrc"
             write_map(src, m, overwrite=True)
-        args = list(extra)
+        args = [a.replace("{d}", f"{d_A:g}") for a in extra]
         if d_target_A is not None and "--method" in args and args[args.index("--method") + 1] in ("unet", "vae"):
             args += ["--target-resolution", f"{d_target_A:g}"]
         return _run_sharpen(src, d_A, workdir / f"{tag}.mrc", args)
