@@ -94,6 +94,11 @@ class PairConfig:
     does), ``coarse_voxel_fraction``/``coarse_voxel_range_A`` (a hard cut at the Nyquist of a coarser original
     grid), ``mask_fraction``/``mask_dilate_range_A``/``mask_soft_fraction`` (solvent masked flat to 0 outside a
     dilated molecule mask, soft or hard).
+
+    ``unmodelled_fraction``/``unmodelled_level_range`` add density no atomic model explains — smooth patches in a
+    belt 2-14 Å from the molecule, like a detergent micelle, lipid nanodisc or disordered domain, at a level
+    relative to the molecule's mean density — to the truth itself, so it is in the input *and* the target: the
+    network learns to keep what it cannot explain instead of erasing it.
     """
 
     d_input_range_A: tuple[float, float] = (2.5, 8.0)
@@ -126,6 +131,8 @@ class PairConfig:
     mask_fraction: float = 0.0
     mask_dilate_range_A: tuple[float, float] = (1.0, 6.0)
     mask_soft_fraction: float = 0.5
+    unmodelled_fraction: float = 0.0
+    unmodelled_level_range: tuple[float, float] = (0.2, 0.8)
 
     def __post_init__(self) -> None:
         lo, hi = self.d_input_range_A
@@ -209,6 +216,11 @@ def make_pair(
     sl = tuple(slice(p, p + n) for p, n in zip(pad, shape))
     rg_pad = radial_grid(padded.shape_zyx)
     f_pad = rfft_map(padded.data_zyx)
+    post: dict[str, Any] = {}
+    if aug.random() < cfg.unmodelled_fraction:
+        level = draw_uniform(aug, cfg.unmodelled_level_range)
+        f_pad = f_pad + rfft_map(unmodelled_density(padded.data_zyx, vox, level, aug))
+        post["unmodelled_level"] = level
     # remove the sampling blur; band-limit at the target (target) or at 2.2 voxels (signal, avoids unblur blow-up)
     target = irfft_map(
         f_pad * rg_pad.filter(lambda s: np.exp(blur * s * s / 4) * lowpass_filter_values(s, d_t), v), padded.shape_zyx
@@ -222,7 +234,6 @@ def make_pair(
     signal = local_bfactor_blend(f_pad, bfilters, padded.shape_zyx, field_w.astype(np.float32), crop=sl)
     signal = np.ascontiguousarray(signal)
     f_s = rfft_map(signal)
-    post: dict[str, Any] = {}
     if aug.random() < cfg.aniso_fraction:
         b_an = draw_uniform(aug, cfg.aniso_b_range_A2)
         u = aug.standard_normal(3)
@@ -278,6 +289,32 @@ def make_pair(
         "origin_xyz_A": [float(x) for x in origin],
     }
     return SimPair(mk(inp), mk(target), mk(h1), mk(h2), d_in, d_t, meta)
+
+
+def unmodelled_density(
+    raw_zyx: np.ndarray, vox: tuple[float, float, float], level: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Smooth density no atom explains, in a belt 2-14 Å from the molecule (see :class:`PairConfig`).
+
+    Patches of a smooth random field (correlation length 10 Å) inside the belt, at ``level`` times the molecule's
+    mean density, low-passed at 8 Å (so the pair's removal of the sampling blur leaves it alone).
+    """
+    from scipy import ndimage
+
+    from densharp.fourier import lowpass
+
+    inside = raw_zyx > 0.1 * float(raw_zyx.max())
+    if not inside.any():
+        return np.zeros_like(raw_zyx)
+    dist = ndimage.distance_transform_edt(~inside, sampling=tuple(vox[::-1]))
+    belt = (dist > 2.0) & (dist < 14.0)
+    field = smooth_random_field(rng, raw_zyx.shape, vox, 10.0)  # type: ignore[arg-type]
+    patches = belt & (field > 0.5)
+    m = DensityMap(patches.astype(np.float32), vox)
+    smooth = lowpass(m, 8.0).data_zyx
+    mol_mean = float(raw_zyx[inside].mean())
+    out = np.clip(smooth, 0.0, None) * (level * mol_mean / max(float(smooth.max()), 1e-12))
+    return out.astype(np.float32)
 
 
 def _post_process(
