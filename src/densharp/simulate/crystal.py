@@ -437,7 +437,7 @@ def _shrink_cell(
     rng: np.random.Generator,
 ) -> np.ndarray | None:
     """Cell edges (Å) at which copies of ``xyz`` (centred, placed at fractional ``frac_c``) nearly touch."""
-    probe = _subset(xyz, 800, rng)
+    probe = _subset(xyz, 500, rng)
     ext = xyz.max(axis=0) - xyz.min(axis=0)
     nops = len(sg.operations())
     lengths = np.maximum(ext + 6.0, 10.0) * max(2.0, 1.3 * nops ** (1 / 3))
@@ -455,7 +455,7 @@ def _shrink_cell(
         lengths = lengths * 1.5
     else:
         return None
-    for _round in range(3):
+    for _round in range(2):
         for gi in rng.permutation(len(groups)):
             g = groups[int(gi)]
             lo, hi = 0.3, 1.0
@@ -478,7 +478,7 @@ def _shrink_cell(
 
 
 def _pack_crystal(
-    st: gemmi.Structure, rng: np.random.Generator, opts: CrystalOptions, voxel_A: float, tries: int = 3
+    st: gemmi.Structure, rng: np.random.Generator, opts: CrystalOptions, voxel_A: float, tries: int = 2
 ) -> tuple[gemmi.Structure, dict[str, Any]] | None:
     """A packed crystal of ``st`` in a drawn space group (see module docstring); ``None`` when packing fails.
 
@@ -578,15 +578,44 @@ def place_in_cell(
             out = st.clone()
             out.spacegroup_hm = sg.xhm()
             return out, {"cell_source": "CRYST1", "volume_per_atom_A3": round(float(vpa), 2)}
+    st, crop = _crop_to_budget(st, rng, opts, voxel_A)
     if opts.pack_probability > 0 and rng.random() < opts.pack_probability:
         packed = _pack_crystal(st, rng, opts, voxel_A)
         if packed is not None:
-            packed[1]["cell_rejected"] = why
+            packed[1].update({"cell_rejected": why, **crop})
             return packed
         why += "; packing failed"
     out, meta = _p1_box(st, rng, opts.margin_A)
-    meta["cell_rejected"] = why
+    meta.update({"cell_rejected": why, **crop})
     return out, meta
+
+
+def _crop_to_budget(
+    st: gemmi.Structure, rng: np.random.Generator, opts: CrystalOptions, voxel_A: float
+) -> tuple[gemmi.Structure, dict[str, Any]]:
+    """``st``, or the residues within a sphere around a random atom when its box would exceed half the budget.
+
+    Huge models (a ribosome) would make cells of tens of millions of voxels; a fragment of them is crystallised
+    instead (``max_cell_voxels``; the sphere's box fits half of it).
+    """
+    if opts.max_cell_voxels is None:
+        return st, {}
+    xyz, _ = _atom_arrays(st[0])
+    ext = xyz.max(axis=0) - xyz.min(axis=0) + opts.margin_A
+    budget = 0.5 * float(opts.max_cell_voxels)
+    if float(np.prod(np.ceil(ext / voxel_A))) <= budget:
+        return st, {}
+    radius = max(8.0, 0.5 * (budget ** (1 / 3) * voxel_A - opts.margin_A))
+    centre = xyz[int(rng.integers(len(xyz)))]
+    out = st.clone()
+    for chain in out[0]:
+        for i in range(len(chain) - 1, -1, -1):
+            pos = np.array([a.pos.tolist() for a in chain[i]])
+            if len(pos) == 0 or float(np.min(np.linalg.norm(pos - centre, axis=1))) > radius:
+                del chain[i]
+    out.remove_empty_chains()
+    kept = sum(1 for _ in out[0].all())
+    return out, {"cropped_from_atoms": len(xyz), "cropped_to_atoms": kept, "crop_radius_A": round(float(radius), 2)}
 
 
 # ----------------------------------------------------------------------------------------------- structure factors
