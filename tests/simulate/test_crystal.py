@@ -284,3 +284,15 @@ def test_model_has_errors(helix):
     n_true = sum(1 for c in x.structure[0].all() if c.atom.altloc in ("\0", "A"))
     n_model = sum(1 for _ in x.model[0].all())
     assert n_model < n_true
+
+
+def test_a_model_too_large_for_the_grid_budget_is_cut_to_a_fragment():
+    from synth import globule_structure
+
+    st = globule_structure(900, 15.0, seed=2)
+    opts = CrystalOptions(max_cell_voxels=20_000)
+    xst, meta = place_in_cell(st, np.random.default_rng(0), opts, 1.0)
+    assert meta["cropped_from_atoms"] == 900 and 0 < meta["cropped_to_atoms"] < 900
+    assert sum(1 for _ in xst[0].all()) == meta["cropped_to_atoms"]
+    _, meta = place_in_cell(st, np.random.default_rng(0), CrystalOptions(), 1.0)
+    assert "cropped_from_atoms" not in meta

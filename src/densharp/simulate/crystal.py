@@ -8,11 +8,14 @@ experimental phasing) and what the truth would have been:
   ``pack_probability``, a **packed crystal** in a space group drawn from :data:`PACKING_SPACEGROUPS` (random
   orientation and position, cell edges shrunk until the symmetry copies almost touch, then opened to a drawn
   solvent content); else a P1 box with ``margin_A`` between copies and the molecule across a cell face.
-  Symmetry mates fill the cell; the solvent content comes from the cell.
+  Symmetry mates fill the cell; the solvent content comes from the cell. A model whose box alone would exceed
+  half of ``max_cell_voxels`` is first cut to the residues within a sphere around a random atom.
 - **Truth**: ``F_true = F_atoms + k_sol·exp(-B_sol s²/4)·F_mask``: X-ray form factors of the atoms with their
-  own B (gemmi ``DensityCalculatorX``, sampling blur removed) plus a flat **bulk solvent** of level ``k_sol``
-  (e/Å³) and blur ``B_sol`` in the solvent region of the cell (gemmi ``SolventMasker``, Refmac radii, symmetry
-  applied; the mask's structure factors ``F_mask``), as refinement programs model it.
+  own B (gemmi ``DensityCalculatorX``, sampling blur removed), ordered waters at hydration sites
+  (:func:`add_waters`) and second side-chain conformations (:func:`add_alternate_conformations`), plus a flat
+  **bulk solvent** of level ``k_sol`` (e/Å³) and blur ``B_sol`` in the solvent region of the cell (gemmi
+  ``SolventMasker``, Refmac radii with drawn probe and shrink radii, symmetry applied; the mask's structure
+  factors ``F_mask``), as refinement programs model it.
 - **Observed amplitudes**: ``|F_true|`` with an extra isotropic B (``b_extra_A2``) and an anisotropic fall-off
   ``exp(-sᵀ B_aniso s/4)`` (a trace-free tensor with eigenvalue spread drawn from ``aniso_delta_b_range_A2``,
   averaged over the point group so it obeys the crystal's symmetry); intensities with measurement noise
@@ -25,7 +28,8 @@ experimental phasing) and what the truth would have been:
 - **Refinement maps** (the default kind): the model used for phases and ``D·F_c`` is the structure with
   coordinate errors (rms ``σ = coordinate_error_per_d·d``, larger for high-B atoms, half of it smooth along
   the chain), B errors, a few missing residues, wrong side-chain rotamers, now and then a misplaced segment,
-  and the same bulk-solvent model from its own mask with a small error in ``k_sol`` and ``B_sol``. σA per
+  only some of the waters and one conformation per residue, and the same bulk-solvent model from its own mask
+  (Refmac's radii) with a small error in ``k_sol`` and ``B_sol``. σA per
   resolution shell from the agreement of model and truth in normalised ``E`` values (complex correlation of
   ``|E_obs|·exp(iφ_true)`` with ``E_c``), ``m = I1(X)/I0(X)`` (acentric) or ``tanh(X/2)`` (centric) with
   ``X = 2σA·|E_o|·|E_c|/(1 - σA²)``, ``D = σA·sqrt(Σ_o/Σ_c)``; ``FWT = 2m|F_o| - D|F_c|`` (``m|F_o|`` for
