@@ -1184,6 +1184,7 @@ def simulate_crystal(
             "b_extra_A2": b_extra_A2,
             "aniso_delta_b_A2": round(delta_b, 3),
             "aniso_b_eigenvalues_A2": [round(float(x), 3) for x in np.linalg.eigvalsh(B_aniso)],
+            "aniso_b_tensor_A2": [[round(float(x), 4) for x in row] for row in B_aniso],  # Cartesian, trace-free
             "i_over_sigma_dmin": round(ios, 3),
             "sigma_systematic": round(e_sys, 4),
             "low_resolution_cut_A": round(d_low, 3),
