@@ -170,5 +170,5 @@ def test_cli_train_xray(tiny_corpus, tmp_path):
     assert "voxel_A" in conf["data"]["pair_config"] and conf["data"]["pair_config"]["conditioning"]["d_per_voxel"]
     ck = torch.load(out / "last.pt", weights_only=True)
     assert ck["step"] == 2 and ck["data_manifest"]["modality"] == "xray"
-    assert ck["resolution_range_A"] == [1.8, 4.0]
+    assert ck["resolution_range_A"] == [1.5, 4.0]  # CrystalConfig.d_input_range_A (issue 13)
     assert [int(float(r["step"])) for r in _rows(out)] == [2]

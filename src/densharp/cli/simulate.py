@@ -4,8 +4,10 @@ The model is cleaned first (first model, no hydrogens or waters, first altloc; B
 has none). Without --half-maps, OUT is the model density band-limited at --resolution (soft edge) with the
 extra --b-factor. With --half-maps, OUT_half1/OUT_half2 get independent coloured noise whose half-map FSC
 crosses 0.143 at --resolution, and OUT is their average low-passed at --resolution. --modality xray uses X-ray
-form factors; add --mtz to write crystallographic map coefficients (FWT/PHWT, P1 cell around the model, with
-phase errors and missing reflections) instead of an EM-style box. A JSON sidecar records every parameter.
+form factors; add --mtz to write crystallographic map coefficients instead of an EM-style box: the model's crystal
+cell and space group when it has a usable one (else a P1 box around it), bulk solvent, measured amplitudes with
+noise, anisotropy and missing reflections, and 2mFo-DFc coefficients (FWT/PHWT, sigmaA-weighted) of a model with
+errors, as after refinement; OUT is then the map of the whole cell. A JSON sidecar records every parameter.
 
 Examples
 --------
