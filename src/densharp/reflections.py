@@ -88,7 +88,7 @@ def extend_coefficients(
     after = np.array(grid, copy=False)
     asym = float(np.sqrt(np.mean((before - after) ** 2)) / max(float(np.std(after)), 1e-30))
     grid.spacegroup = sg
-    asu = gemmi.transform_map_to_f_phi(grid, half_l=True).prepare_asu_data(dmin=float(d_target_A))
+    asu = gemmi.transform_map_to_f_phi(grid, half_l=True).prepare_asu_data(dmin=float(d_target_A) * (1 - 1e-6))
     hkl_p = np.asarray(asu.miller_array, dtype=np.int64)
     f_p = np.asarray(asu.value_array)
     d_p = measured.cell.calculate_d_array(hkl_p.astype(np.int32))

@@ -245,7 +245,8 @@ def map_to_mtz(m: Any, d_min_A: float, spacegroup: gemmi.SpaceGroup | None = Non
     grid = gemmi.FloatGrid(
         np.ascontiguousarray(m.data_zyx.T), gemmi.UnitCell(*m.cell), spacegroup or gemmi.SpaceGroup("P 1")
     )
-    asu = gemmi.transform_map_to_f_phi(grid, half_l=True).prepare_asu_data(dmin=float(d_min_A))
+    # a hair finer than d_min: reflections lying exactly on it would otherwise be lost to float round-off
+    asu = gemmi.transform_map_to_f_phi(grid, half_l=True).prepare_asu_data(dmin=float(d_min_A) * (1 - 1e-6))
     f = np.asarray(asu.value_array)
     return coefficients_to_mtz(
         np.asarray(asu.miller_array), np.abs(f), np.degrees(np.angle(f)), grid.unit_cell, grid.spacegroup, labels

@@ -61,6 +61,7 @@ import gemmi
 import numpy as np
 
 from densharp.errors import InputError
+from densharp.io.mtz import cell_grid_size
 from densharp.simulate.degrade import draw_uniform, random_rotation
 from densharp.volume import DensityMap, OriginSource
 
@@ -262,42 +263,6 @@ def fom_acentric(x: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------- grids
-def _smooth_235(n: int) -> bool:
-    for p in (2, 3, 5):
-        while n % p == 0:
-            n //= p
-    return n == 1
-
-
-def cell_grid_size(cell: gemmi.UnitCell, sg: gemmi.SpaceGroup, spacing_A: float) -> tuple[int, int, int]:
-    """Grid ``(nx, ny, nz)`` of the whole cell with spacing at most ``spacing_A`` along each axis.
-
-    Every size is even, has no prime factor above 5 and is a multiple of the space group's grid factors; axes
-    that symmetry maps onto each other get the same size. gemmi accepts such a grid for the space group, so a map
-    made on it from asymmetric-unit reflections is exactly symmetric.
-    """
-    ops = sg.operations()
-    factors = [int(f) for f in ops.find_grid_factors()]
-    need = [max(1, math.ceil(edge / spacing_A - 1e-6)) for edge in (cell.a, cell.b, cell.c)]
-    linked = [{i} for i in range(3)]
-    for op in ops:
-        rot = np.asarray(op.rot)
-        for i in range(3):
-            for j in range(3):
-                if i != j and rot[i][j] != 0:
-                    linked[i] |= {j}
-                    linked[j] |= {i}
-    sizes = []
-    for i in range(3):
-        step = math.lcm(2, *(factors[j] for j in linked[i]))
-        n = max(need[j] for j in linked[i])
-        n = step * math.ceil(n / step)
-        while not _smooth_235(n):
-            n += step
-        sizes.append(n)
-    return sizes[0], sizes[1], sizes[2]
-
-
 def _cell_map(a_xyz: np.ndarray, cell: gemmi.UnitCell, sg: gemmi.SpaceGroup) -> DensityMap:
     nx, ny, nz = a_xyz.shape
     return DensityMap(
