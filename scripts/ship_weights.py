@@ -52,6 +52,7 @@ def main() -> None:
             "normalisation": card.normalisation.value,
             "pair_config": manifest.get("pair_config"),
             "conditioning": card.conditioning.to_dict(),
+            "extrapolation_gain": [list(r) for r in card.extrapolation_gain] if card.extrapolation_gain else None,
             "step": ckpt.get("step"),
             "best_val": ckpt.get("best_val"),
             "training_run": args.run_doc,

@@ -227,10 +227,13 @@ def _validation(args: argparse.Namespace, cfg: Any, pair_cfg: Any, modality: Any
         loaded = LoadedModel(card, model, "in training")
         return lambda m, d, d_t=None: sharpen_map(m, d, loaded=loaded, d_target_A=d_t, device=cfg.device).map
 
-    def mtz(model: Any) -> Any:
+    def mtz(model: Any, gain: Any) -> Any:
+        from dataclasses import replace
+
         from densharp.io.mtz import pick_map_columns, read_mtz
 
-        loaded = LoadedModel(card, model, "in training")
+        xcard = replace(card, extrapolation_gain=tuple(map(tuple, gain)) if gain else None)
+        loaded = LoadedModel(xcard, model, "in training")
 
         def fn(path: Path, d: float) -> Any:
             data = read_mtz(path)
@@ -238,7 +241,22 @@ def _validation(args: argparse.Namespace, cfg: Any, pair_cfg: Any, modality: Any
 
         return fn
 
-    return TrainingValidation(cases, lambda model, case: predict_patch(model, case, norm), perturbed, real, em, mtz)
+    calibration = None
+    if modality is Modality.XRAY:
+        from densharp.ml.sharpen import sharpen_learned
+        from densharp.simulate.crystal_pairs import CrystalPairs
+
+        val = CrystalPairs(args.corpus, "val", crystal_cfg=pair_cfg, patch=cfg.patch_size_zyx[0])
+        crystals = [val.crystal(777, k) for k in range(max(3, min(8, args.val_cases // 3)))]
+
+        def raw(model: Any) -> Any:
+            loaded = LoadedModel(card, model, "in training")
+            return lambda m, d, d_t: sharpen_learned(m, loaded, d, d_target_A=d_t, periodic=True, device=cfg.device).map
+
+        calibration = (crystals, raw)
+    return TrainingValidation(
+        cases, lambda model, case: predict_patch(model, case, norm), perturbed, real, em, mtz, calibration
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -110,6 +110,39 @@ def evaluate_fn(cases: list[dict[str, Any]], predict: Callable[[Any, dict[str, A
     return evaluate
 
 
+#: edges of the relative-resolution bins ``u = d_input / d`` the extrapolation gain is measured in
+GAIN_U_EDGES: tuple[float, ...] = (1.0, 1.1, 1.25, 1.4, 1.6, 1.8, 2.0, 2.5)
+
+
+def extrapolation_gain(crystals: list[dict[str, Any]], predict: Callable[..., DensityMap]) -> list[list[float]]:
+    """The least-squares gain of a model's reflections beyond the data's resolution, per ``u = d_input / d``.
+
+    For simulated crystals (``cell_map``, ``target_map``, ``d_input_A``, ``d_target_A``), ``predict(map, d_in,
+    d_t)`` gives the model's map of the cell; in each ``u`` bin with ``d_target <= d < d_input`` the gain is
+    ``Σ Re(F_model · conj F_true) / Σ |F_model|²`` (clipped to [0, 1]): the weight that makes the extrapolated
+    reflections closest to the truth (:mod:`densharp.reflections` multiplies them by it). Returns ``(u, g)`` rows.
+    """
+    from densharp.fourier import map_frequency_grid_invA, rfft_map
+
+    edges = np.asarray(GAIN_U_EDGES)
+    num = np.zeros(len(edges) - 1)
+    den = np.zeros(len(edges) - 1)
+    for c in crystals:
+        out = predict(c["cell_map"], c["d_input_A"], c["d_target_A"])
+        f_o, f_t = rfft_map(out.data_zyx), rfft_map(c["target_map"].data_zyx)
+        s = map_frequency_grid_invA(c["target_map"])
+        u = c["d_input_A"] * s
+        ok = (u >= 1.0) & (s <= 1.0 / c["d_target_A"])
+        k = np.digitize(u[ok], edges) - 1
+        valid = (k >= 0) & (k < len(num))
+        fo, ft = f_o[ok][valid], f_t[ok][valid]
+        num += np.bincount(k[valid], weights=(fo * np.conj(ft)).real, minlength=len(num))[: len(num)]
+        den += np.bincount(k[valid], weights=np.abs(fo) ** 2, minlength=len(num))[: len(num)]
+    mids = 0.5 * (edges[:-1] + edges[1:])
+    rows = [[float(u), float(np.clip(n / d, 0.0, 1.0))] for u, n, d in zip(mids, num, den) if d > 0]
+    return [[1.0, rows[0][1]], *rows] if rows else []
+
+
 class TrainingValidation:
     """The evaluation ``densharp train`` runs at every ``eval_interval``.
 
@@ -127,8 +160,11 @@ class TrainingValidation:
     real_cases
         :class:`densharp.evaluate.realdata.RealCase` s with a fitted model (may be empty).
     sharpen_em, sharpen_mtz
-        ``model -> fn``: the user's path with that model, for maps (``fn(map, d_A, d_target_A)``) and MTZ files
-        (``fn(mtz_path, d_A)``).
+        The user's path with a model, for maps (``model -> fn(map, d_A, d_target_A)``) and MTZ files
+        (``(model, gain table) -> fn(mtz_path, d_A)``).
+    calibration
+        X-ray: simulated crystals and ``model -> predict(map, d_in, d_t)`` (the model's raw cell map) for
+        :func:`extrapolation_gain`, measured at every call and used for the real MTZ cases.
     """
 
     def __init__(
@@ -138,13 +174,16 @@ class TrainingValidation:
         perturbed: list[dict[str, Any]],
         real_cases: list[Any],
         sharpen_em: Callable[[Any], Callable[..., Any]],
-        sharpen_mtz: Callable[[Any], Callable[..., Any]],
+        sharpen_mtz: Callable[[Any, Any], Callable[..., Any]],
+        calibration: tuple[list[dict[str, Any]], Callable[[Any], Callable[..., DensityMap]]] | None = None,
     ) -> None:
         self.sim = evaluate_fn(sim_cases, predict)
         self.perturbed = perturbed
         self.real_cases = real_cases
         self.sharpen_em = sharpen_em
         self.sharpen_mtz = sharpen_mtz
+        self.calibration = calibration
+        self.gain: list[list[float]] | None = None
         self.details: dict[str, Any] = {}
 
     def __call__(self, model: Any) -> dict[str, float]:
@@ -152,6 +191,12 @@ class TrainingValidation:
         out = self.sim(model)
         groups = [out["rscc"]]
         self.details = {}
+        if self.calibration is not None:  # X-ray: how much of the model's extrapolation to trust, measured now
+            crystals, predictor = self.calibration
+            self.gain = extrapolation_gain(crystals, predictor(model))
+            for u, g in self.gain:
+                out[f"xgain_u{u:.3f}"] = g
+            self.details["extrapolation_gain"] = self.gain
         if self.perturbed:
             from densharp.evaluate.perturbed import score_perturbed
 
@@ -215,4 +260,4 @@ class TrainingValidation:
             # the default target (scored at the finer resolution) and the map's own resolution (scored there)
             methods = {"model": em, "model@d": lambda m, d, d_t=None: em(m, d, d)}
             return score_em(case, methods, keep_slices=False)
-        return score_xray(case, {"model": self.sharpen_mtz(model)}, keep_slices=False)
+        return score_xray(case, {"model": self.sharpen_mtz(model, self.gain)}, keep_slices=False)

@@ -209,6 +209,10 @@ def export_weights(
         "torch_version": str(torch.__version__),
         "step": str(ckpt.get("step", "")),
     }
+    best_metrics = (ckpt.get("best_val") or {}).get("metrics") or {}
+    gain = sorted((float(k[len("xgain_u") :]), float(v)) for k, v in best_metrics.items() if k.startswith("xgain_u"))
+    if gain:  # X-ray models: the measured gain of their extrapolation (densharp.reflections)
+        metadata["extrapolation_gain"] = json.dumps(gain)
     metadata.update({str(k): str(v) for k, v in (extra_metadata or {}).items()})
     tensors = {
         k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous().clone()

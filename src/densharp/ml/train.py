@@ -373,7 +373,7 @@ def train(
                 value > best_val["value"] if cfg.best_mode == "max" else value < best_val["value"]
             )
             if better:
-                best_val = {"metric": cfg.best_metric, "value": value, "step": step_done}
+                best_val = {"metric": cfg.best_metric, "value": value, "step": step_done, "metrics": metrics}
                 checkpoint(run_path / "best.pt", step_done)
         return metrics
 

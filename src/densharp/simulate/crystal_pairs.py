@@ -26,7 +26,7 @@ import numpy as np
 from densharp.conditioning import ConditioningRule, prefilter_input
 from densharp.errors import InputError
 from densharp.modality import Modality
-from densharp.normalisation import NormKind, norm_stats
+from densharp.normalisation import NormKind, map_norm_stats
 from densharp.simulate.corpus_pairs import CorpusPairs
 from densharp.simulate.crystal import CrystalOptions
 
@@ -194,10 +194,13 @@ class CrystalPairs(CorpusPairs):
             "d_target_A": float(d_t),
             "voxel_size_A": float(np.mean(sim.map.voxel_size_xyz_A)),
             "structure": self.entries[i]["name"],
-            "norm_box": norm_stats(inp_map.data_zyx, NormKind.ROBUST_MAP, inp_map.voxel_size_xyz_A),
+            "norm_box": map_norm_stats(inp_map, NormKind.ROBUST_MAP),
             # patch centres on the molecule: voxels above mean + 1 SD of the true density
             "centres": np.flatnonzero(tgt >= tgt.mean() + tgt.std()),
             "meta": sim.meta,
+            # the whole cell maps, unfiltered input and target (calibration of the model's extrapolation)
+            "cell_map": sim.map,
+            "target_map": sim.target,
         }
         self._crystals[key] = value
         while len(self._crystals) > max(2, int(cfg.crystals_in_flight)):
