@@ -81,6 +81,11 @@ def add_args(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="real maps (fetch_real.py output) validated at every evaluation (default: $DENSHARP_REALDATA, else off)",
     )
+    p.add_argument(
+        "--realdata-cases",
+        metavar="NAMES",
+        help="comma-separated parts of the real case names to validate on (default: every usable case)",
+    )
     p.add_argument("--seed", type=seed_int, help="seed of model init and data stream, 0 to 2³²−1 (default 0)")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
     p.add_argument("--overwrite", action="store_true", help="delete this command's files in RUN_DIR first")
@@ -220,7 +225,8 @@ def _validation(args: argparse.Namespace, cfg: Any, pair_cfg: Any, modality: Any
         from densharp.evaluate.realdata import load_cases
 
         kind = "em" if modality is Modality.EM else "xray"
-        real = [c for c in load_cases(root, kinds=(kind,)) if kind == "xray" or c.has_model]
+        names = [n.strip() for n in args.realdata_cases.split(",")] if args.realdata_cases else None
+        real = [c for c in load_cases(root, kinds=(kind,), names=names) if kind == "xray" or c.has_model]
         log.info("real-map validation: %s", ", ".join(c.name for c in real) or "no usable case")
 
     def em(model: Any) -> Any:
