@@ -25,7 +25,7 @@ import numpy as np
 
 from densharp.conditioning import ConditioningRule
 from densharp.errors import InputError
-from densharp.fourier import irfft_map, lowpass_filter_values, rfft_map
+from densharp.fourier import frequency_grid_invA, irfft_map, lowpass_filter_values, resolution_shells, rfft_map
 from densharp.simulate.degrade import (
     anisotropic_bfactor_filter,
     draw_uniform,
@@ -95,6 +95,10 @@ class PairConfig:
     grid), ``mask_fraction``/``mask_dilate_range_A``/``mask_soft_fraction`` (solvent masked flat to 0 outside a
     dilated molecule mask, soft or hard).
 
+    ``fsc_weight_fraction`` weights the averaged map by ``C_ref = sqrt(2·FSC/(1+FSC))`` of its half-map FSC before the
+    other post-processing (what RELION's post-processing does before sharpening, so deposited sharpened maps carry
+    little noise near ``d``).
+
     ``unmodelled_fraction``/``unmodelled_level_range`` add density no atomic model explains — smooth patches in a
     belt 2-14 Å from the molecule, like a detergent micelle, lipid nanodisc or disordered domain, at a level
     relative to the molecule's mean density — to the truth itself, so it is in the input *and* the target: the
@@ -133,6 +137,7 @@ class PairConfig:
     mask_soft_fraction: float = 0.5
     unmodelled_fraction: float = 0.0
     unmodelled_level_range: tuple[float, float] = (0.2, 0.8)
+    fsc_weight_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         lo, hi = self.d_input_range_A
@@ -249,7 +254,7 @@ def make_pair(
         f_ref *= radial_grid(shape).filter(
             lambda s: np.exp((ref_blur - b_glob) * s * s / 4) * lowpass_filter_values(s, 2.2 * v), v
         )
-    n1, n2, _ = half_map_noise(f_s, shape, vox, d_in, rng, steepness=steep, f_reference=f_ref)
+    n1, n2, fsc_half = half_map_noise(f_s, shape, vox, d_in, rng, steepness=steep, f_reference=f_ref)
     h1 = irfft_map(f_s + n1, shape)
     h2 = irfft_map(f_s + n2, shape)
     f_in = f_s + 0.5 * (n1 + n2)
@@ -257,6 +262,11 @@ def make_pair(
         post["unfiltered"] = True
     else:
         f_in = f_in * radial_grid(shape).filter(lambda s: lowpass_filter_values(s, cut * d_in), v)
+    if aug.random() < cfg.fsc_weight_fraction:  # post-processing as RELION does: C_ref of the half-map FSC first
+        shells = resolution_shells(shape, vox, max_invA=float(np.max(frequency_grid_invA(shape, vox))))
+        c_ref = np.sqrt(2 * fsc_half / (1 + fsc_half))
+        f_in = f_in * np.append(c_ref, c_ref[-1]).astype(np.float32)[shells.index]
+        post["fsc_weighted"] = True
     inp, post = _post_process(f_in, target, shape, v, d_in, cfg, aug, post)
 
     origin = tuple(np.asarray(padded.origin_xyz_A) + np.asarray(pad[::-1]) * v)
