@@ -127,7 +127,8 @@ def _nyquist_planes(
     planes = []
     for a in even:
         sl = [slice(None)] * 3
-        sl[a] = slice(nyq[a], nyq[a] + 1)
+        k = int(nyq[a])  # type: ignore[arg-type]  # set for every axis in `even`
+        sl[a] = slice(k, k + 1)
         aliases = []
         for flips in itertools.product((False, True), repeat=len(even)):
             vs = list(u_zyx)

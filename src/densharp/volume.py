@@ -208,8 +208,9 @@ class DensityMap:
             raise InputError(f"crop {s}+{n} lies outside the map {self.shape_zyx} (z,y,x)")
         data = self.data_zyx[s[0] : s[0] + n[0], s[1] : s[1] + n[1], s[2] : s[2] + n[2]]
         shift_xyz = (s[2], s[1], s[0])
-        origin = tuple(o + k * v for o, k, v in zip(self.origin_xyz_A, shift_xyz, self.voxel_size_xyz_A))
-        nstart = tuple(a + k for a, k in zip(self.nstart_xyz, shift_xyz))
+        ox, oy, oz = (o + k * v for o, k, v in zip(self.origin_xyz_A, shift_xyz, self.voxel_size_xyz_A))
+        sx, sy, sz = (a + k for a, k in zip(self.nstart_xyz, shift_xyz))
+        origin, nstart = (ox, oy, oz), (sx, sy, sz)
         return replace(self, data_zyx=np.ascontiguousarray(data), origin_xyz_A=origin, nstart_xyz=nstart, source=None)
 
     def __repr__(self) -> str:

@@ -45,7 +45,7 @@ def seed_int(text: str) -> int:
     return v
 
 
-def add_seed(p: argparse.ArgumentParser, default: int = 0) -> None:
+def add_seed(p: argparse.ArgumentParser | argparse._ArgumentGroup, default: int = 0) -> None:
     """``--seed`` (an integer from 0 to 2³²−1)."""
     p.add_argument(
         "--seed",
@@ -103,9 +103,9 @@ def provenance() -> dict[str, Any]:
         "densharp": __version__,
         "python": platform.python_version(),
         "numpy": numpy.__version__,
-        "scipy": scipy.__version__,
-        "gemmi": gemmi.__version__,
-        "mrcfile": mrcfile.__version__,
+        "scipy": getattr(scipy, "__version__", "?"),
+        "gemmi": getattr(gemmi, "__version__", "?"),
+        "mrcfile": getattr(mrcfile, "__version__", "?"),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "host": platform.node(),
         "argv": list(sys.argv),

@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         from densharp.cli.fsc import resolution_notes
         from densharp.io.atomic import json_text
 
-        res = {k: out[k] for k in ("d_fsc05_A", "d_fsc0143_A")}
+        res = {k: float(out[k]) for k in ("d_fsc05_A", "d_fsc0143_A")}  # type: ignore[arg-type]
         print(json_text({**out, "notes": resolution_notes(res)}), end="")
         return 0
     print(f"RSCC (box)      {out['rscc_box']:.4f}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import warnings
 from pathlib import Path
+from typing import Any
 
 from densharp.cli._args import add_permissive
 from densharp.errors import DensharpWarning, MemoryLimitError
@@ -54,7 +55,11 @@ def run(args: argparse.Namespace) -> int:
         stats = map_statistics(m)
         if stats["sd"] == 0:
             notes.append("constant map: every voxel has the same value")
-        rec = {"path": str(path), "kind": hdr.kind.value, "sha256": m.source.sha256 if m.source else None}
+        rec: dict[str, Any] = {
+            "path": str(path),
+            "kind": hdr.kind.value,
+            "sha256": m.source.sha256 if m.source else None,
+        }
         rec.update(m.geometry_dict())
         rec["statistics"] = stats
         rec["nyquist_A"] = m.nyquist_A

@@ -202,7 +202,7 @@ def _read_inputs(args: argparse.Namespace, inp: Path | None) -> tuple[Any, dict[
         return SharpenInputs(InputKind.MTZ, mtz=mtz, mtz_columns=cols, names=(str(inp),)), shas
     if args.columns:
         raise InputError("--columns is for MTZ input")
-    paths = list(args.half_maps) if args.half_maps else [inp]
+    paths: list[Path] = list(args.half_maps) if args.half_maps else [inp]  # type: ignore[list-item]  # checked
     maps = []
     for path in paths:
         m = read_map(path, permissive=args.permissive)

@@ -373,9 +373,9 @@ def model_mask(
         ijk = (xyz - org) / vox
         lo = np.floor(ijk.min(axis=0) - reach / vox).astype(int)
         hi = np.ceil(ijk.max(axis=0) + reach / vox).astype(int)
-        n = np.array([nx, ny, nz])
-        lo, hi = np.clip(lo, 0, n - 1), np.clip(hi, 0, n - 1)
-        near = np.all((ijk > -reach / vox - 1) & (ijk < n - 1 + reach / vox + 1), axis=1)
+        n_xyz = np.array([nx, ny, nz])
+        lo, hi = np.clip(lo, 0, n_xyz - 1), np.clip(hi, 0, n_xyz - 1)
+        near = np.all((ijk > -reach / vox - 1) & (ijk < n_xyz - 1 + reach / vox + 1), axis=1)
         atoms = xyz[near]
         if atoms.size == 0:
             return out
@@ -1005,5 +1005,5 @@ def _xray_run(
             rows[f"data {r0['d_fine_A']:.3g} Å"] = r0["data_full"]
         if "model_super" in r0:
             rows[f"model {r0['d_fine_A']:.3g} Å"] = r0["model_super"]
-        run["slices"] = {k: molecule_sections(m, centre, half, periodic=True) for k, m in rows.items()}
+        run["slices"] = {k: molecule_sections(m, list(centre), half, periodic=True) for k, m in rows.items()}
     return run

@@ -73,8 +73,8 @@ def summarize(
                 "median": round(float(np.median(vals)), 6) if vals else None,
             }
             for b in baselines:
-                pairs = [(_score(c, name, metric), _score(c, b, metric)) for c in members]
-                pairs = [(a, bb) for a, bb in pairs if a is not None and bb is not None]
+                scored = [(_score(c, name, metric), _score(c, b, metric)) for c in members]
+                pairs = [(a, bb) for a, bb in scored if a is not None and bb is not None]
                 row[f"win_vs_{b}"] = round(sum(a > bb for a, bb in pairs) / len(pairs), 4) if pairs else None
             gd[name] = row
         out["groups"][g] = gd

@@ -124,7 +124,7 @@ def _predictor(
     """``predict(tiles) -> {"map"[, "sd"]}`` for the tiler: tensors on ``device``, autocast, numpy back."""
     from densharp.ml.infer import autocast
 
-    model = loaded.module.to(device).eval()
+    model: Any = loaded.module.to(device).eval()  # a densharp network: predict(), sample() (VAE)
     per_tile = not loaded.card.normalisation.per_map
     cond_t = torch.as_tensor(cond, dtype=torch.float32, device=device)[None]
     gen = None
@@ -326,7 +326,7 @@ def _resample_mask(mask: np.ndarray, shape_zyx: tuple[int, int, int]) -> np.ndar
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
-def predict_patch(module: nn.Module, case: dict[str, Any], normalisation: NormKind) -> np.ndarray:
+def predict_patch(module: Any, case: dict[str, Any], normalisation: NormKind) -> np.ndarray:
     """A network's output (map units) for one validation patch, normalised as the model is trained.
 
     A per-map model uses the case's ``norm_box`` statistics (those of its whole simulated box, as at inference);

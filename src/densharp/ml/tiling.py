@@ -129,7 +129,7 @@ def sliding_window(
     if vol.ndim != 3 or min(vol.shape) < 1:
         raise InputError(f"sliding_window: expected a non-empty 3D (z, y, x) array, got shape {vol.shape}")
     vol = np.ascontiguousarray(vol, dtype=np.float32)
-    patch = (int(patch_zyx),) * 3 if np.isscalar(patch_zyx) else tuple(int(p) for p in patch_zyx)  # type: ignore[arg-type]
+    patch = (int(patch_zyx),) * 3 if isinstance(patch_zyx, (int, np.integer)) else tuple(int(p) for p in patch_zyx)
     if len(patch) != 3 or min(patch) < 1:
         raise InputError(f"sliding_window: patch_zyx must be 3 positive ints, got {patch_zyx}")
     if not 0.0 <= overlap <= MAX_OVERLAP:

@@ -333,6 +333,7 @@ def train(
 
     n_params = count_parameters(model)
     losses = cfg.loss_settings
+    net: Any = model  # a densharp network: it owns its training_loss
     log_file = run_path / "train_log.jsonl"
     t0 = time.perf_counter()
     t_interval, patches_interval = t0, 0
@@ -405,7 +406,7 @@ def train(
 
         # Forward and loss under autocast; the losses cast to float32 themselves. Each network owns its loss.
         with autocast(device, precision):
-            loss, parts = model.training_loss(ddp_model, x, cond, y, losses, step)
+            loss, parts = net.training_loss(ddp_model, x, cond, y, losses, step)
         if first_loss is None:
             first_loss = parts["loss"]
 

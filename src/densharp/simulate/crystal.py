@@ -1030,7 +1030,7 @@ def simulate_crystal(
         Force refinement or experimental coefficients; default drawn (``options.experimental_fraction``).
     """
     opts = options or CrystalOptions()
-    over = {
+    over: dict[str, Any] = {
         k: v
         for k, v in (
             ("fom_low_range", fom_low_range),

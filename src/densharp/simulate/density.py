@@ -97,8 +97,11 @@ def _voxel3(voxel_size_A: float | Vec3) -> Vec3:
         v = float(voxel_size_A)  # type: ignore[arg-type]
         vox = (v, v, v)
     else:
-        vox = tuple(float(x) for x in voxel_size_A)  # type: ignore[union-attr]
-    if len(vox) != 3 or not all(np.isfinite(x) and x > 0 for x in vox):
+        vals = [float(x) for x in voxel_size_A]  # type: ignore[union-attr]
+        if len(vals) != 3:
+            raise InputError(f"voxel size must be one or three positive numbers (Å), got {voxel_size_A}")
+        vox = (vals[0], vals[1], vals[2])
+    if not all(np.isfinite(x) and x > 0 for x in vox):
         raise InputError(f"voxel size must be positive (Å), got {voxel_size_A}")
     return vox  # type: ignore[return-value]
 

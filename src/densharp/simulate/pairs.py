@@ -217,7 +217,7 @@ def make_pair(
         d_t = 1.0 / draw_uniform(aug, (1.0 / max(d_in, finest), 1.0 / finest))
 
     padded, pad, blur = simulate_raw_padded(pm, vox, cfg.box_zyx, center, rot, cfg.padding_A, cfg.modality, cutoff=1e-3)
-    shape = tuple(int(n) for n in cfg.box_zyx)
+    shape = (int(cfg.box_zyx[0]), int(cfg.box_zyx[1]), int(cfg.box_zyx[2]))
     sl = tuple(slice(p, p + n) for p, n in zip(pad, shape))
     rg_pad = radial_grid(padded.shape_zyx)
     f_pad = rfft_map(padded.data_zyx)
@@ -385,13 +385,15 @@ def random_patch(
     ``density_quantile`` quantile (so most patches contain molecule).
     """
     shape = pair.target.shape_zyx
-    p = tuple(int(n) for n in patch_zyx)
+    p = (int(patch_zyx[0]), int(patch_zyx[1]), int(patch_zyx[2]))
     if any(a > b for a, b in zip(p, shape)):
         raise InputError(f"patch {p} is larger than the pair's box {shape} (z,y,x); use a smaller patch")
     hi = np.array(shape) - np.array(p)
     t = pair.target.data_zyx
     if rng.random() < solvent_fraction:
-        cands = [tuple(int(rng.integers(h + 1)) for h in hi) for _ in range(8)]
+        cands = [
+            (int(rng.integers(hi[0] + 1)), int(rng.integers(hi[1] + 1)), int(rng.integers(hi[2] + 1))) for _ in range(8)
+        ]
         scores = [float(np.abs(t[c[0] : c[0] + p[0], c[1] : c[1] + p[1], c[2] : c[2] + p[2]]).mean()) for c in cands]
         start = cands[int(np.argmin(scores))]
         kind = "solvent"
@@ -399,7 +401,8 @@ def random_patch(
         thr = float(np.quantile(t[::2, ::2, ::2], density_quantile))
         idx = np.argwhere(t > thr)
         c = np.array(shape) // 2 if len(idx) == 0 else idx[int(rng.integers(len(idx)))]
-        start = tuple(int(np.clip(ci - pi // 2, 0, h)) for ci, pi, h in zip(c, p, hi))
+        z0, y0, x0 = (int(np.clip(ci - pi // 2, 0, h)) for ci, pi, h in zip(c, p, hi))
+        start = (z0, y0, x0)
         kind = "density"
     meta = dict(pair.meta, patch_start_zyx=list(start), patch_zyx=list(p), patch_kind=kind)
     return SimPair(

@@ -7,6 +7,7 @@ dataclass; ``dataclasses.asdict(config)`` rebuilds it through ``build_model``).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from torch import nn
@@ -49,17 +50,16 @@ def build_model(name: str, **kwargs: Any) -> nn.Module:
         cfg = cfg_cls(**kwargs)
     except TypeError as exc:
         raise InputError(
-            f"model {name!r}: bad config ({exc}); fields are {list(cfg_cls.__dataclass_fields__)}"
+            f"model {name!r}: bad config ({exc}); fields are {[f.name for f in dataclasses.fields(cfg_cls)]}"
         ) from exc
     return model_cls(cfg)
 
 
 def model_kwargs(model: nn.Module) -> dict[str, Any]:
     """Config fields of a registered model as plain Python types (tuples become lists), for checkpoints/JSON."""
-    import dataclasses
-
     model = getattr(model, "module", model)  # unwrap DistributedDataParallel
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(model.config).items()}
+    cfg: Any = model.config
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:

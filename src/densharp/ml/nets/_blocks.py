@@ -62,9 +62,10 @@ class FiLM(nn.Module):
     def __init__(self, cond_dim: int, channels: Sequence[int], hidden: int = 32) -> None:
         super().__init__()
         self.channels = list(channels)
-        self.net = nn.Sequential(nn.Linear(cond_dim, hidden), nn.SiLU(), nn.Linear(hidden, 2 * sum(self.channels)))
-        nn.init.zeros_(self.net[-1].weight)
-        nn.init.zeros_(self.net[-1].bias)
+        last = nn.Linear(hidden, 2 * sum(self.channels))
+        nn.init.zeros_(last.weight)  # conditioning starts as a no-op
+        nn.init.zeros_(last.bias)
+        self.net = nn.Sequential(nn.Linear(cond_dim, hidden), nn.SiLU(), last)
 
     def forward(self, cond: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Return one ``(scale, shift)`` pair per block, each of shape (N, C_block, 1, 1, 1)."""

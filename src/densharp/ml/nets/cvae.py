@@ -128,6 +128,7 @@ class CVAE3d(nn.Module):
         self.inject = nn.Sequential(nn.Conv3d(c + cfg.latent_dim, c, 1), nn.SiLU(), nn.Conv3d(c, c, 1))
         self.head = nn.Conv3d(c, cfg.in_channels, 1)
         nn.init.zeros_(self.head.weight)
+        assert self.head.bias is not None
         nn.init.zeros_(self.head.bias)
 
     def _decode(self, x: torch.Tensor, feats: torch.Tensor, z: torch.Tensor) -> torch.Tensor:

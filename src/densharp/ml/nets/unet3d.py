@@ -124,6 +124,7 @@ class UNet3d(nn.Module):
         self.backbone = UNetBackbone(self.config)
         self.head = nn.Conv3d(self.backbone.out_channels, self.config.out_channels, 1)
         nn.init.zeros_(self.head.weight)
+        assert self.head.bias is not None
         nn.init.zeros_(self.head.bias)
 
     def forward(
