@@ -31,6 +31,12 @@ XRAY_D_PER_VOXEL = 2.5
 #: ... on even FFT-friendly sizes, so a cell's spacing comes out up to ~15 % finer than asked (training too)
 XRAY_GRID_SLACK = 0.85
 
+#: sharp model density, the target of cryo-EM sharpening: every atom's B lowered so the median is this (Å²) ...
+TARGET_MEDIAN_B_A2 = 20.0
+#: ... and no atom below this (Å²). Refined cryo-EM models' B-factors absorb the map's overall blur (medians of
+#: 90-130 Å² are common), so density made with them would reward leaving a map blurred
+TARGET_MIN_B_A2 = 5.0
+
 #: length of :func:`cond_vector`'s output (the default ``cond_dim`` of the networks)
 COND_DIM = 3
 
@@ -131,6 +137,19 @@ class ConditioningRule:
         if "voxel_range_A" in kw:
             kw["voxel_range_A"] = tuple(kw["voxel_range_A"])
         return cls(**kw)
+
+
+def target_b_shift_A2(b_atoms_A2: np.ndarray) -> float:
+    """The B (Å²) a training target is sharpened by: ``max(0, min(median(B) - 20, B_1% - 5))``.
+
+    One shift for the whole structure (the pair simulator applies it in Fourier space), bounded so that the atoms
+    at the 1st percentile of B stay at :data:`TARGET_MIN_B_A2`; the real-map scoring lowers B the same way per atom.
+    """
+    b = np.asarray(b_atoms_A2, dtype=np.float64)
+    if b.size == 0:
+        return 0.0
+    shift = min(float(np.median(b)) - TARGET_MEDIAN_B_A2, float(np.percentile(b, 1)) - TARGET_MIN_B_A2)
+    return max(0.0, shift)
 
 
 def cond_vector(d_input_A: float, d_target_A: float, voxel_size_A: float) -> np.ndarray:

@@ -38,6 +38,7 @@ from typing import Any
 import gemmi
 import numpy as np
 
+from densharp.conditioning import TARGET_MEDIAN_B_A2, TARGET_MIN_B_A2
 from densharp.errors import InputError
 from densharp.metrics.consistency import (
     CONSISTENCY_MIN_FSC,
@@ -69,9 +70,8 @@ MASK_DILATE_A = 3.0
 #: ... with a raised-cosine edge of this width (Å)
 MASK_EDGE_A = 3.0
 #: sharp model targets: every B-factor is lowered by (median B - this), so the median becomes this (Å²) ...
-TARGET_MEDIAN_B_A2 = 20.0
-#: ... and no atom gets less than this (Å²)
-TARGET_MIN_B_A2 = 5.0
+#: the sharp-target rule (median B 20 Å², floor 5 Å²) is the training targets' too: densharp.conditioning
+
 #: the name under which the unchanged input is scored
 INPUT_NAME = "input"
 

@@ -23,7 +23,7 @@ from typing import Any
 import gemmi
 import numpy as np
 
-from densharp.conditioning import ConditioningRule
+from densharp.conditioning import ConditioningRule, target_b_shift_A2
 from densharp.errors import InputError
 from densharp.fourier import frequency_grid_invA, irfft_map, lowpass_filter_values, resolution_shells, rfft_map
 from densharp.simulate.degrade import (
@@ -99,6 +99,9 @@ class PairConfig:
     other post-processing (what RELION's post-processing does before sharpening, so deposited sharpened maps carry
     little noise near ``d``).
 
+    ``sharp_target`` lowers every atom's B in the target by :func:`densharp.conditioning.target_b_shift_A2` (a
+    median of 20 Å²): the output is then the density of a well-ordered model, not of the deposited B-factors.
+
     ``unmodelled_fraction``/``unmodelled_level_range`` add density no atomic model explains — smooth patches in a
     belt 2-14 Å from the molecule, like a detergent micelle, lipid nanodisc or disordered domain, at a level
     relative to the molecule's mean density — to the truth itself, so it is in the input *and* the target: the
@@ -138,6 +141,7 @@ class PairConfig:
     unmodelled_fraction: float = 0.0
     unmodelled_level_range: tuple[float, float] = (0.2, 0.8)
     fsc_weight_fraction: float = 0.0
+    sharp_target: bool = False
 
     def __post_init__(self) -> None:
         lo, hi = self.d_input_range_A
@@ -226,9 +230,12 @@ def make_pair(
         level = draw_uniform(aug, cfg.unmodelled_level_range)
         f_pad = f_pad + rfft_map(unmodelled_density(padded.data_zyx, vox, level, aug))
         post["unmodelled_level"] = level
-    # remove the sampling blur; band-limit at the target (target) or at 2.2 voxels (signal, avoids unblur blow-up)
+    # remove the sampling blur; band-limit at the target (target) or at 2.2 voxels (signal, avoids unblur blow-up);
+    # a sharp target (atoms' B lowered to a median of 20 Å², the same rule the real-map scoring uses) when asked
+    b_shift = target_b_shift_A2(pm.b_A2) if cfg.sharp_target else 0.0
     target = irfft_map(
-        f_pad * rg_pad.filter(lambda s: np.exp(blur * s * s / 4) * lowpass_filter_values(s, d_t), v), padded.shape_zyx
+        f_pad * rg_pad.filter(lambda s: np.exp((blur + b_shift) * s * s / 4) * lowpass_filter_values(s, d_t), v),
+        padded.shape_zyx,
     )[sl]
     f_pad *= rg_pad.filter(lambda s: np.exp(blur * s * s / 4) * lowpass_filter_values(s, 2.2 * v), v)
     levels = b_glob + np.linspace(0.0, b_spread, max(1, cfg.n_local_b_levels))
@@ -292,6 +299,7 @@ def make_pair(
         "input_cut_factor": cut,
         "input_lowpass_A": None if post.get("unfiltered") else cut * d_in,
         "d_target_random": d_target_random,
+        "target_b_shift_A2": b_shift,
         "post": post,
         "modality": str(Modality.parse(cfg.modality).value),
         "internal_blur_A2": blur,
