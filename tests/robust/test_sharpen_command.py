@@ -130,3 +130,22 @@ def test_half_maps_with_a_learned_model_run_on_their_mean(capsys, work, tmp_path
     assert rc == 0, err
     rec = json.loads((work["dir"] / "post.json").read_text())
     assert rec["resolution_source"] == "half-map FSC 0.143" and "mean of the two half maps" in rec["result"]["input"]
+
+
+@pytest.mark.parametrize("kind", ["amplitudes", "intensities"])
+def test_mtz_without_phases_is_one_line_naming_the_columns(capsys, tmp_path, kind):
+    import gemmi
+
+    mtz = gemmi.Mtz(with_base=True)
+    mtz.spacegroup = gemmi.SpaceGroup("P 21 21 21")
+    mtz.set_cell_for_all(gemmi.UnitCell(30, 34, 38, 90, 90, 90))
+    mtz.add_dataset("obs")
+    labels = ("FP", "SIGFP") if kind == "amplitudes" else ("IMEAN", "SIGIMEAN")
+    mtz.add_column(labels[0], "F" if kind == "amplitudes" else "J")
+    mtz.add_column(labels[1], "Q")
+    hkl = np.array([[1, 2, 3], [2, 0, 1], [0, 3, 4]], dtype=np.float32)
+    mtz.set_data(np.column_stack([hkl, np.ones((3, 2), np.float32)]))
+    src = tmp_path / "obs.mtz"
+    mtz.write_to_file(str(src))
+    words = "amplitudes but no phases" if kind == "amplitudes" else "intensities only"
+    refused(capsys, tmp_path, 2, "sharpen", src, "-o", tmp_path / "o.ccp4", contains=(words, labels[0], "phase"))

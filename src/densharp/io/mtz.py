@@ -116,6 +116,13 @@ def pick_map_columns(mtz: gemmi.Mtz, columns: str | None = None, name: str = "MT
     found = [(f, p) for f, p in KNOWN_MAP_COLUMNS if f in have and p in have]
     if len(found) == 1:
         return _check_column_content(mtz, *found[0], name)
+    types = set(have.values())
+    if "P" not in types:  # no phases at all: a map cannot be computed, whatever the columns are called
+        what = "intensities only (type J)" if "J" in types and "F" not in types else "amplitudes but no phases"
+        raise InputError(
+            f"{name}: has {what} (columns {listing}); sharpening needs map coefficients, an amplitude and a phase "
+            "column (e.g. 2mFo-DFc FWT,PHWT from refinement); refine or phase the data first"
+        )
     why = "several map-coefficient pairs" if found else "no known map-coefficient pair"
     raise InputError(f"{name}: {why}; choose one with --columns F,PHI; columns are {listing}")
 
