@@ -36,7 +36,7 @@ def gain_at(u: np.ndarray, table: Sequence[Sequence[float]]) -> np.ndarray:
     t = np.asarray(table, dtype=np.float64)
     if t.ndim != 2 or t.shape[1] != 2 or len(t) < 1:
         raise InputError(f"extrapolation gain table must be rows of (u, g), got {table!r}")
-    return np.interp(np.asarray(u, dtype=np.float64), t[:, 0], np.clip(t[:, 1], 0.0, 1.0))
+    return np.interp(np.asarray(u, dtype=np.float64), t[:, 0], np.clip(t[:, 1], 0.0, 2.0))
 
 
 def map_grid(m: DensityMap, spacegroup: gemmi.SpaceGroup | None) -> gemmi.FloatGrid:

@@ -174,5 +174,5 @@ def test_cli_train_xray(tiny_corpus, tmp_path):
     assert [int(float(r["step"])) for r in _rows(out)] == [2]
     details = json.loads((out / "val_details.jsonl").read_text().splitlines()[-1])
     gain = details["extrapolation_gain"]  # the extrapolation's measured gain, per u = d_input / d
-    assert gain and all(0.0 <= g <= 1.0 for _, g in gain) and gain[0][0] == 1.0
+    assert gain and all(0.0 <= g <= 2.0 for _, g in gain) and gain[0][0] == 1.0
     assert any(k.startswith("xgain_u") for k in details["metrics"])

@@ -112,6 +112,8 @@ def evaluate_fn(cases: list[dict[str, Any]], predict: Callable[[Any, dict[str, A
 
 #: edges of the relative-resolution bins ``u = d_input / d`` the extrapolation gain is measured in
 GAIN_U_EDGES: tuple[float, ...] = (1.0, 1.1, 1.25, 1.4, 1.6, 1.8, 2.0, 2.5)
+#: largest extrapolation gain used (see :func:`extrapolation_gain`)
+MAX_GAIN = 2.0
 
 
 def extrapolation_gain(crystals: list[dict[str, Any]], predict: Callable[..., DensityMap]) -> list[list[float]]:
@@ -119,7 +121,8 @@ def extrapolation_gain(crystals: list[dict[str, Any]], predict: Callable[..., De
 
     For simulated crystals (``cell_map``, ``target_map``, ``d_input_A``, ``d_target_A``), ``predict(map, d_in,
     d_t)`` gives the model's map of the cell; in each ``u`` bin with ``d_target <= d < d_input`` the gain is
-    ``Σ Re(F_model · conj F_true) / Σ |F_model|²`` (clipped to [0, 1]): the weight that makes the extrapolated
+    ``Σ Re(F_model · conj F_true) / Σ |F_model|²`` (clipped to [0, 2]; above 1 where the network's extrapolation is
+    correct but too weak, as regression to the mean makes it): the weight that makes the extrapolated
     reflections closest to the truth (:mod:`densharp.reflections` multiplies them by it). Returns ``(u, g)`` rows.
     """
     from densharp.fourier import map_frequency_grid_invA, rfft_map
@@ -139,7 +142,7 @@ def extrapolation_gain(crystals: list[dict[str, Any]], predict: Callable[..., De
         num += np.bincount(k[valid], weights=(fo * np.conj(ft)).real, minlength=len(num))[: len(num)]
         den += np.bincount(k[valid], weights=np.abs(fo) ** 2, minlength=len(num))[: len(num)]
     mids = 0.5 * (edges[:-1] + edges[1:])
-    rows = [[float(u), float(np.clip(n / d, 0.0, 1.0))] for u, n, d in zip(mids, num, den) if d > 0]
+    rows = [[float(u), float(np.clip(n / d, 0.0, MAX_GAIN))] for u, n, d in zip(mids, num, den) if d > 0]
     return [[1.0, rows[0][1]], *rows] if rows else []
 
 
@@ -239,7 +242,8 @@ class TrainingValidation:
                     scores.append(min(r_d["rscc_restore"] - i["rscc_restore"], r["rscc_super"] - i["rscc_super"]))
             else:
                 for run in rec.get("runs", []):
-                    r, i = run["methods"].get("model", {}), run["methods"]["input"]
+                    r = run["methods"].get("model", {})
+                    i = r.get("input_on_this_grid") or run["methods"]["input"]  # the same grid and references
                     key = next((k for k in ("rscc_data_full", "rscc_model_restore") if k in r), None)
                     if key is None:
                         continue
