@@ -26,8 +26,8 @@ import numpy as np
 
 from densharp.conditioning import prefilter_input
 from densharp.errors import InputError
-from densharp.normalisation import NormKind, norm_stats
-from densharp.simulate.pairs import PairConfig, make_pair, random_patch
+from densharp.normalisation import NormKind, map_norm_stats
+from densharp.simulate.pairs import PairConfig, SimPair, make_pair, random_patch
 
 #: environment variable naming the corpus folder for benchmarks and scripts (no machine-specific default)
 CORPUS_ENV = "DENSHARP_CORPUS"
@@ -175,23 +175,30 @@ class CorpusPairs:
         cfg = pair_cfg or self.pair_cfg
         i = self.choose(seed, index)
         sim = make_pair(self.prepared(i), cfg, seed, index)
-        sim = replace(sim, input=prefilter_input(sim.input, sim.d_input_A))
-        # a box centred in solvent has no molecule to take the scale from: such pairs are normalised per patch
-        norm = None
-        if not sim.meta.get("is_solvent_box"):
-            norm = norm_stats(sim.input.data_zyx, NormKind.ROBUST_MAP, sim.input.voxel_size_xyz_A)
         rng = np.random.default_rng([int(seed), int(index), 0x9A7C])
-        p = random_patch(sim, (self.patch,) * 3, rng, solvent_fraction=self.patch_solvent_fraction)
-        return {
-            "input": p.input.data_zyx.astype(np.float32),
-            "target": p.target.data_zyx.astype(np.float32),
-            "d_input_A": float(p.d_input_A),
-            "d_target_A": float(p.d_target_A),
-            "voxel_size_A": float(p.meta["voxel_size_A"]),
-            "structure": self.entries[i]["name"],
-            "norm_box": norm,
-        }
+        return training_item(sim, self.patch, self.patch_solvent_fraction, rng) | {"structure": self.entries[i]["name"]}
 
     def __call__(self, seed: int, index: int) -> dict[str, Any]:
         """``pair_fn(seed, index)``: see :meth:`pair`."""
         return self.pair(seed, index)
+
+
+def training_item(sim: SimPair, patch: int, solvent_fraction: float, rng: np.random.Generator) -> dict[str, Any]:
+    """The pair dict of a simulated box: the input as a model sees it at inference, normalised the same way.
+
+    The whole box's input goes through :func:`~densharp.conditioning.prefilter_input` and its ``robust-map``
+    statistics are taken (:func:`~densharp.normalisation.map_norm_stats`, what inference computes on a whole map);
+    then a patch is cut. A box centred in solvent has no molecule to take the scale from: its ``norm_box`` is
+    ``None`` (such pairs are normalised per patch).
+    """
+    sim = replace(sim, input=prefilter_input(sim.input, sim.d_input_A))
+    norm = None if sim.meta.get("is_solvent_box") else map_norm_stats(sim.input, NormKind.ROBUST_MAP)
+    p = random_patch(sim, (patch,) * 3, rng, solvent_fraction=solvent_fraction)
+    return {
+        "input": p.input.data_zyx.astype(np.float32),
+        "target": p.target.data_zyx.astype(np.float32),
+        "d_input_A": float(p.d_input_A),
+        "d_target_A": float(p.d_target_A),
+        "voxel_size_A": float(p.meta["voxel_size_A"]),
+        "norm_box": norm,
+    }
