@@ -5,7 +5,7 @@ Input-size rule: every spatial size (D, H, W) = (z, y, x) must be a positive mul
 :class:`~densharp.errors.InputError`.
 
 Conditioning: a small MLP (FiLM, Perez et al. 2018) maps ``cond`` (N, cond_dim), by default
-``[1/d_input_A, 1/d_target_A, voxel_size_A]`` (see :func:`densharp.ml.data.cond_vector`), to a per-channel
+``[1/d_input_A, 1/d_target_A, voxel_size_A]`` (see :func:`densharp.conditioning.cond_vector`), to a per-channel
 scale and shift applied after the last GroupNorm of every block. Its last layer starts at zero, so
 conditioning begins as a no-op; ``cond=None`` skips it.
 
