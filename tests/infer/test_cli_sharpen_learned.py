@@ -154,7 +154,9 @@ def test_half_maps_through_the_model_report_processed_fsc(capsys, tmp_path, weig
     assert rec["method"] == "unet" and "mean of the two half maps" in rec["result"]["input"]
     h1, h2 = read_map(tmp_path / "h1.mrc"), read_map(tmp_path / "h2.mrc")
     mean = prefilter_input(h1.with_data(0.5 * (h1.data_zyx + h2.data_zyx)), 4.0).data_zyx  # the model runs on the mean
-    np.testing.assert_allclose(read_map(out).data_zyx, mean, atol=1e-4)
+    # an identity model returns its (prefiltered) input; the do-no-harm projection's gains, measured inside the
+    # molecule mask, differ from 1 by a few 1e-4 (masking mixes the prefilter's edge into coarser shells)
+    np.testing.assert_allclose(read_map(out).data_zyx, mean, atol=5e-4)
 
 
 # ------------------------------------------------------------------------------------------- crystallography

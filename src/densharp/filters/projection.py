@@ -21,7 +21,13 @@ from densharp.volume import DensityMap
 GAIN_RANGE = (0.5, 2.0)
 
 
-def keep_low_resolution(output: DensityMap, input_map: DensityMap, d_keep_A: float, d_free_A: float) -> DensityMap:
+def keep_low_resolution(
+    output: DensityMap,
+    input_map: DensityMap,
+    d_keep_A: float,
+    d_free_A: float,
+    gain_mask_zyx: np.ndarray | None = None,
+) -> DensityMap:
     """``output`` with its shells coarser than ``d_keep_A`` replaced by the input's (amplitude-matched).
 
     Parameters
@@ -33,13 +39,23 @@ def keep_low_resolution(output: DensityMap, input_map: DensityMap, d_keep_A: flo
         :data:`GAIN_RANGE`).
     d_free_A
         Shells finer than this (Å, < ``d_keep_A``) are the output's; in between, a raised-cosine blend.
+    gain_mask_zyx
+        Weights (z, y, x) in [0, 1] of the region whose amplitudes set the per-shell gain (the molecule). Without
+        it the whole box counts, and a network that removes solvent, micelle or noise power outside the molecule
+        makes the gain too small for the molecule itself (measured on a real channel map: masked RSCC 0.746
+        with whole-box gains against 0.772 for the unprojected output; with molecule-masked gains 0.772).
     """
     input_map.check_same_grid(output, "the learned output and its input")
     f_out = rfft_map(np.asarray(output.data_zyx, dtype=np.float64))
     f_in = rfft_map(np.asarray(input_map.data_zyx, dtype=np.float64))
     shells = resolution_shells(input_map.shape_zyx, input_map.voxel_size_xyz_A, max_invA=1.0 / d_free_A + 1e-9)
-    p_out = shells.sum(np.abs(f_out) ** 2)
-    p_in = shells.sum(np.abs(f_in) ** 2)
+    if gain_mask_zyx is None:
+        p_out = shells.sum(np.abs(f_out) ** 2)
+        p_in = shells.sum(np.abs(f_in) ** 2)
+    else:
+        w = np.asarray(gain_mask_zyx, dtype=np.float64)
+        p_out = shells.sum(np.abs(rfft_map(np.asarray(output.data_zyx, dtype=np.float64) * w)) ** 2)
+        p_in = shells.sum(np.abs(rfft_map(np.asarray(input_map.data_zyx, dtype=np.float64) * w)) ** 2)
     with np.errstate(invalid="ignore", divide="ignore"):
         gain = np.sqrt(np.where(p_in > 0, p_out / np.where(p_in > 0, p_in, 1.0), 1.0))
     gain = np.clip(np.nan_to_num(gain, nan=1.0), *GAIN_RANGE)
