@@ -9,14 +9,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from infer_synth import blob_map, export_tiny, load_tiny, tiny_model  # noqa: E402
-
 from densharp.conditioning import ConditioningRule, prefilter_input  # noqa: E402
 from densharp.errors import InputError  # noqa: E402
 from densharp.fourier import lowpass  # noqa: E402
 from densharp.metrics.rscc import rscc  # noqa: E402
 from densharp.ml.sharpen import LoadedModel, sharpen_learned  # noqa: E402
 from densharp.modality import Modality  # noqa: E402
+from infer_synth import blob_map, export_tiny, load_tiny, tiny_model  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
