@@ -46,16 +46,17 @@ def keep_low_resolution(
         with whole-box gains against 0.772 for the unprojected output; with molecule-masked gains 0.772).
     """
     input_map.check_same_grid(output, "the learned output and its input")
-    f_out = rfft_map(np.asarray(output.data_zyx, dtype=np.float64))
-    f_in = rfft_map(np.asarray(input_map.data_zyx, dtype=np.float64))
+    x_out = np.asarray(output.data_zyx, dtype=np.float64)
+    x_in = np.asarray(input_map.data_zyx, dtype=np.float64)
+    f_out, f_in = rfft_map(x_out), rfft_map(x_in)
     shells = resolution_shells(input_map.shape_zyx, input_map.voxel_size_xyz_A, max_invA=1.0 / d_free_A + 1e-9)
     if gain_mask_zyx is None:
-        p_out = shells.sum(np.abs(f_out) ** 2)
-        p_in = shells.sum(np.abs(f_in) ** 2)
+        g_out, g_in = f_out, f_in
     else:
         w = np.asarray(gain_mask_zyx, dtype=np.float64)
-        p_out = shells.sum(np.abs(rfft_map(np.asarray(output.data_zyx, dtype=np.float64) * w)) ** 2)
-        p_in = shells.sum(np.abs(rfft_map(np.asarray(input_map.data_zyx, dtype=np.float64) * w)) ** 2)
+        g_out, g_in = rfft_map(x_out * w), rfft_map(x_in * w)
+    p_out = shells.sum(np.abs(g_out) ** 2)
+    p_in = shells.sum(np.abs(g_in) ** 2)
     with np.errstate(invalid="ignore", divide="ignore"):
         gain = np.sqrt(np.where(p_in > 0, p_out / np.where(p_in > 0, p_in, 1.0), 1.0))
     gain = np.clip(np.nan_to_num(gain, nan=1.0), *GAIN_RANGE)
