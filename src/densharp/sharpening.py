@@ -273,7 +273,7 @@ def plan_sharpen(inputs: SharpenInputs, options: SharpenOptions) -> SharpenPlan:
         than the map's Nyquist, a learned method without a resolution, ...), or an unknown model.
     """
     from densharp.filters.sharpen import check_resolution
-    from densharp.ml.registry import DEFAULT_ARCHITECTURE, DEFAULT_MODELS, resolve_card, shipped_registry
+    from densharp.ml.registry import DEFAULT_MODELS, resolve_card, shipped_registry
 
     method = options.method
     if method == "fsc" and inputs.kind is not InputKind.HALF_MAPS:
@@ -296,9 +296,9 @@ def plan_sharpen(inputs: SharpenInputs, options: SharpenOptions) -> SharpenPlan:
         why = learned_unavailable()
         if why is not None:
             choice = f"learned models unavailable ({why}): classical method"
-        elif DEFAULT_MODELS.get((modality, DEFAULT_ARCHITECTURE[modality])) in shipped_registry():
-            learned, method = True, DEFAULT_ARCHITECTURE[modality]
-            choice = f"default: shipped {DEFAULT_MODELS[(modality, method)]} for {modality.value} input"
+        elif DEFAULT_MODELS.get((modality, "unet")) in shipped_registry():
+            learned, method = True, "unet"
+            choice = f"default: shipped {DEFAULT_MODELS[(modality, 'unet')]} for {modality.value} input"
         else:
             choice = f"no shipped model for {modality.value} input: classical method"
     elif options.model or options.weights:

@@ -15,8 +15,6 @@ torch = pytest.importorskip("torch")
 from densharp.cli import main  # noqa: E402
 from densharp.conditioning import prefilter_input  # noqa: E402
 from densharp.io.maps import read_map, write_map  # noqa: E402
-from densharp.ml.registry import DEFAULT_ARCHITECTURE  # noqa: E402
-from densharp.modality import Modality  # noqa: E402
 from infer_synth import blob_map, export_tiny, registry_folder, tiny_model  # noqa: E402
 
 DATA = Path(__file__).parent.parent / "data"
@@ -125,7 +123,7 @@ def _registry(tmp_path, weights, sha=None):
     return registry_folder(tmp_path / "registry", {"unet-em": (weights["unet"], sha or weights["unet_sha"])})
 
 
-def test_default_method_uses_the_shipped_default_architecture(capsys, tmp_path, weights, monkeypatch):
+def test_default_method_uses_shipped_unet_when_present(capsys, tmp_path, weights, monkeypatch):
     src = tmp_path / "in.mrc"
     write_map(src, blob_map((24, 24, 24)))
     monkeypatch.setenv("DENSHARP_WEIGHTS_DIR", str(registry_folder(tmp_path / "empty_registry", {})))
@@ -133,17 +131,11 @@ def test_default_method_uses_the_shipped_default_architecture(capsys, tmp_path, 
     assert rc == 0, err
     rec = json.loads((tmp_path / "none.json").read_text())
     assert rec["method"] == "autob" and "no shipped model" in rec["method_choice"]["how"]
-    # only the U-Net installed: the cryo-EM default (the VAE) is missing, so the default is classical
     monkeypatch.setenv("DENSHARP_WEIGHTS_DIR", str(_registry(tmp_path, weights)))
-    rc, _, err = run_cli(capsys, "sharpen", src, "--resolution", 4, "-o", tmp_path / "unet_only.mrc", "-q")
-    assert rc == 0, err
-    assert json.loads((tmp_path / "unet_only.json").read_text())["method"] == "autob"
-    both = {"unet-em": (weights["unet"], weights["unet_sha"]), "vae-em": (weights["vae"], weights["vae_sha"])}
-    monkeypatch.setenv("DENSHARP_WEIGHTS_DIR", str(registry_folder(tmp_path / "both", both)))
     rc, _, err = run_cli(capsys, "sharpen", src, "--resolution", 4, "-o", tmp_path / "dflt.mrc", "-q")
     assert rc == 0, err
     rec = json.loads((tmp_path / "dflt.json").read_text())
-    assert rec["method"] == DEFAULT_ARCHITECTURE[Modality.EM] == "vae" and rec["model"]["name"] == "vae-em"
+    assert rec["method"] == "unet" and rec["model"]["name"] == "unet-em"
 
 
 def test_half_maps_through_the_model_report_processed_fsc(capsys, tmp_path, weights):
@@ -290,7 +282,7 @@ def test_many_inputs_in_two_processes(capsys, tmp_path, weights):
 def test_mtz_input_uses_shipped_xray_model_when_registered(capsys, tmp_path, weights, mtz_file, monkeypatch):
     xw = tmp_path / "xray.safetensors"
     sha = export_tiny(tiny_model("unet"), xw, modality="xray", res_range=(1.8, 4.0), voxel_range=(0.72, 1.0))
-    em = {"unet-em": (weights["unet"], weights["unet_sha"]), "vae-em": (weights["vae"], weights["vae_sha"])}
+    em = {"unet-em": (weights["unet"], weights["unet_sha"])}
     monkeypatch.setenv("DENSHARP_WEIGHTS_DIR", str(registry_folder(tmp_path / "reg_em", em)))
     # only the cryo-EM model: MTZ input goes the classical way
     rc, _, err = run_cli(capsys, "sharpen", mtz_file, "-o", tmp_path / "em.ccp4", "-q")
@@ -310,4 +302,4 @@ def test_mtz_input_uses_shipped_xray_model_when_registered(capsys, tmp_path, wei
     write_map(src, blob_map((24, 24, 24)))
     rc, _, err = run_cli(capsys, "sharpen", src, "--resolution", 4, "-o", tmp_path / "m.mrc", "-q")
     assert rc == 0, err
-    assert json.loads((tmp_path / "m.json").read_text())["model"]["name"] == "vae-em"
+    assert json.loads((tmp_path / "m.json").read_text())["model"]["name"] == "unet-em"

@@ -27,10 +27,9 @@ def _one_thread():
 
 @pytest.fixture
 def shipped_tiny(tmp_path, monkeypatch):
-    w, v = tmp_path / "unet.safetensors", tmp_path / "vae.safetensors"
-    sha, sha_v = export_tiny(tiny_model("unet", perturb=True), w), export_tiny(tiny_model("vae", perturb=True), v)
-    reg = registry_folder(tmp_path / "reg", {"unet-em": (w, sha), "vae-em": (v, sha_v)})
-    monkeypatch.setenv("DENSHARP_WEIGHTS_DIR", str(reg))
+    w = tmp_path / "unet.safetensors"
+    sha = export_tiny(tiny_model("unet", perturb=True), w)
+    monkeypatch.setenv("DENSHARP_WEIGHTS_DIR", str(registry_folder(tmp_path / "reg", {"unet-em": (w, sha)})))
     return w
 
 

@@ -37,11 +37,6 @@ DEFAULT_MODELS: dict[tuple[Modality, str], str] = {
     (Modality.EM, "report-vae"): "report-vae-em",
     (Modality.XRAY, "unet"): "unet-xray",
 }
-#: the learned architecture ``densharp sharpen`` runs by default, per modality. cryo-EM: the VAE (its posterior mean),
-#: measured better than the U-Net on the real maps (masked RSCC to the model, restore/super: mean +0.022/+0.029
-#: against the input vs -0.042/-0.020; the U-Net output fails do-no-harm on F-actin and TRPML1) and in every
-#: test-split bin (docs/models.md). Crystallographic maps: the U-Net, the only X-ray model.
-DEFAULT_ARCHITECTURE: dict[Modality, str] = {Modality.EM: "vae", Modality.XRAY: "unet"}
 
 
 @dataclass(frozen=True)
