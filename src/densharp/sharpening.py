@@ -33,6 +33,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 LEARNED = ("unet", "vae", "report-vae")
 CLASSICAL = ("autob", "bfactor", "fsc")
+#: the method a run reports when it returns its input as it is (the last do-no-harm fallback)
+UNCHANGED = "unchanged"
 #: VAE samples: 1 (decode at the prior mean) or an even number of at least this (antithetic pairs; SD error ~1/√N)
 MIN_SAMPLES = 8
 #: largest |B| (Å²) accepted for the bfactor method
@@ -492,13 +494,28 @@ def _do_no_harm(
     to = "fsc" if inputs.kind is InputKind.HALF_MAPS else "autob"
     why = (f"the learned output disagrees with the input where the input is reliable (FSC {check.fsc_min:.3f} "
            f"< {check.threshold:g} at {check.worst_shell_A:.1f} Å, shells coarser than {check.d_band_A:.1f} Å)")  # fmt: skip
+    tried = plan.method
     plan = replace(
         plan,
         method=to,
-        fallback={"from": plan.method, "to": to, "reasons": [why]},
+        fallback={"from": tried, "to": to, "reasons": [why]},
         notes=(*plan.notes, f"{why}; falling back to {to} (`force` keeps the learned output)"),
     )
-    out2, classical = _classical(plan, inputs, m)
+    try:
+        out2, classical = _classical(plan, inputs, m)
+        untrusted = "its fitted B was capped" if classical.get("b_capped") else None
+    except InputError as exc:  # e.g. too small a box for a Guinier fit: the fallback must not fail the run
+        out2, classical, untrusted = m, {}, f"it cannot run here ({exc})"
+    if untrusted is not None:
+        # a capped auto-B boosts d by the full 100x: on a map whose spectrum is a filter's, not a B-factor's (a real
+        # low-passed 6.6 Å map: masked RSCC 0.628 -> 0.449), so the fallback of the fallback is the input itself
+        plan = replace(
+            plan,
+            method=UNCHANGED,
+            fallback={"from": tried, "to": UNCHANGED, "reasons": [why, f"{to} not trusted: {untrusted}"]},
+            notes=(*plan.notes, f"{to} is not trusted here ({untrusted}): the input is returned unchanged"),
+        )
+        out2, classical = m, {"method": UNCHANGED, "classical_tried": classical or {"method": to, "error": untrusted}}
     return plan, out2, None, {"method_tried": result, **classical, "consistency_of_learned": check.to_dict()}
 
 

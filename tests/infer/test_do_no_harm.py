@@ -67,3 +67,46 @@ def test_consistency_check_rejects_a_destructive_model_and_passes_a_good_one(tmp
     forced = run_sharpen(replace(plan, options=SharpenOptions(d_input_A=4.0, force=True)), inputs, bad)
     assert forced.record["method"] == "unet"  # --force keeps it, with the verdict recorded
     assert json.dumps(forced.record["result"]["consistency"])
+
+
+def _failing_plan(tmp_path, m, d_A, **options):
+    from densharp.sharpening import SharpenInputs, SharpenOptions, plan_for_model
+
+    w = tmp_path / "w.safetensors"
+    export_tiny(tiny_model("unet"), w)
+    bad = LoadedModel(replace(load_tiny(w).card), _Destroyer(), "0")
+    inputs = SharpenInputs.of_map(m)
+    plan = plan_for_model(inputs, SharpenOptions(d_input_A=d_A, **options), bad.card)
+    return replace(plan, choice="default"), inputs, bad
+
+
+def test_a_failed_check_returns_the_input_when_auto_b_is_not_trusted(tmp_path):
+    from densharp.fourier import lowpass
+    from densharp.sharpening import UNCHANGED, run_sharpen
+
+    # a map low-passed well short of its stated 4 Å: auto-B's Guinier fit meets the filter's cliff and is capped,
+    # and a capped auto-B would boost that cliff 100x; the run returns the input as it is
+    m = lowpass(blob_map((40, 40, 40)), 5.5, edge_width_invA=0.002)
+    rng = np.random.default_rng(0)
+    m = m.with_data(m.data_zyx + rng.normal(0, 1e-3 * float(m.data_zyx.std()), m.shape_zyx).astype(np.float32))
+    plan, inputs, bad = _failing_plan(tmp_path, m, 4.0)
+    out = run_sharpen(plan, inputs, bad)
+    assert out.record["method"] == UNCHANGED and out.record["fallback"]["to"] == UNCHANGED
+    assert "disagrees with the input" in out.record["fallback"]["reasons"][0]
+    assert "capped" in out.record["fallback"]["reasons"][1]
+    assert out.record["result"]["classical_tried"]["b_capped"] is True
+    np.testing.assert_array_equal(out.map.data_zyx, m.data_zyx)
+    assert out.map.same_grid(m)
+
+
+def test_a_failed_check_returns_the_input_when_auto_b_cannot_run(tmp_path):
+    from densharp.sharpening import UNCHANGED, run_sharpen
+
+    # a Guinier fit range holding too few shells (here a fit start of 4.1 Å for a 4 Å map; in practice a small box
+    # at low resolution): auto-B cannot run, and the fallback must not fail a run whose learned output was refused
+    m = blob_map((40, 40, 40))
+    plan, inputs, bad = _failing_plan(tmp_path, m, 4.0, fit_low_A=4.1)
+    out = run_sharpen(plan, inputs, bad)
+    assert out.record["method"] == UNCHANGED
+    assert "too few resolution shells" in out.record["fallback"]["reasons"][1]
+    np.testing.assert_array_equal(out.map.data_zyx, m.data_zyx)

@@ -260,6 +260,9 @@ def run_one(args: argparse.Namespace, inp: Path | None, out: Path) -> dict[str, 
             raise InputError(with_flags(str(exc))) from None
         except CheckpointError as exc:
             raise InputError(str(exc)) from None
+        # notes the run itself added (a do-no-harm fallback) and those of the method that ran, one line each
+        for note in [n for n in outcome.record.get("notes", []) if n not in plan.notes]:
+            log.warning("warning: %s", with_flags(note))
         for note in outcome.record["result"].get("notes", []):
             log.warning("warning: %s", note)
         record = {"command": "sharpen", "output": str(out), **outcome.record, "inputs_sha256": shas}

@@ -47,6 +47,8 @@ class SharpenResult:
     notes: list[str] = field(default_factory=list)
     residual_b_A2: float | None = None
     rule: str | None = None
+    #: the fitted B exceeded the cap (:func:`cap_bfactor`): the map's fall-off is not a B-factor's
+    b_capped: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (the map itself excluded)."""
@@ -58,6 +60,8 @@ class SharpenResult:
         }
         if self.rule is not None:
             out["rule"] = self.rule
+        if self.b_capped:
+            out["b_capped"] = True
         if self.residual_b_A2 is not None:
             out["residual_b_A2"] = round(self.residual_b_A2, 3)
         if self.guinier is not None:
@@ -184,6 +188,7 @@ def sharpen_autob(
     out = sharpen_with_b(m, b, d_min_A, boost_only_lowpass=residual is ResidualB.IDEAL)
     check_finite_result(out, "auto-B sharpening")
     res = SharpenResult(out, SharpenMethod.AUTOB, d_min_A, b, guinier=fit, notes=notes)
+    res.b_capped = any("capped at" in n for n in notes)
     res.residual_b_A2 = fit.b_A2 - b if residual is ResidualB.IDEAL else 0.0
     res.rule = rule
     return res
