@@ -419,7 +419,9 @@ def print_summary(records: list[dict[str, Any]], methods: list[str], left_out: d
     print("R = masked RSCC. EM: vs the sharp model map at the map's resolution (restore), at the super-resolution")
     print("target (super) and with the model's own B-factors (fileB). X-ray: vs the full-resolution data map on the")
     print("output's grid (data_full) and the sharp model map. consistent = FSC with the input >= 0.95 in every shell")
-    print("of the band (EM: coarser than 2d; X-ray: the whole input band).\n")
+    print("of the band (EM: coarser than 2d; X-ray: the whole input band). Δ and wins pair each output with the")
+    print("input scored on that output's grid and references (X-ray references depend on the grid; the input row")
+    print("is the input on the d/3 grid auto-B uses).\n")
     print(summary_table(records, methods))
     if left_out:
         print("\ncases not scored:")
