@@ -176,3 +176,26 @@ def test_cli_train_xray(tiny_corpus, tmp_path):
     gain = details["extrapolation_gain"]  # the extrapolation's measured gain, per u = d_input / d
     assert gain and all(0.0 <= g <= 2.0 for _, g in gain) and gain[0][0] == 1.0
     assert any(k.startswith("xgain_u") for k in details["metrics"])
+
+
+def test_bench_perturbed_scores_every_perturbation_through_the_user_path(tiny_corpus, tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    root, _ = tiny_corpus
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_perturbed.py"
+    spec = importlib.util.spec_from_file_location("bench_perturbed", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "out"
+    assert mod.main(["--corpus", str(root), "--cases", "1", "--methods", "autob", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "=== autob" in text and "below identity:" in text
+    rec = json.loads((out / "bench_perturbed.json").read_text())
+    res = rec["methods"]["autob"]
+    assert {r["perturbation"] for r in res["rows"]} == {
+        "none", "unfiltered", "flattened", "over-sharpened", "weak-low-res", "masked", "anisotropic", "voxel-0.6",
+        "voxel-1.6",
+    }  # fmt: skip
+    assert sum(res["methods_used"].values()) == 9 and np.isfinite([r["rscc"] for r in res["rows"]]).all()
+    assert mod.main(["--corpus", str(root), "--methods", "nope", "--out", str(out)]) == 2
