@@ -121,12 +121,17 @@ def check_resolution(d_min_A: float, m: DensityMap, what: str = "--resolution") 
 MAX_GAIN_AT_DMIN = MAX_GAIN
 
 
+def max_bfactor_A2(d_min_A: float) -> float:
+    """Largest sharpening B (Å²) :func:`cap_bfactor` allows at ``d_min_A``: ``4·ln(MAX_GAIN_AT_DMIN)·d²``."""
+    return 4.0 * float(np.log(MAX_GAIN_AT_DMIN)) * d_min_A * d_min_A
+
+
 def cap_bfactor(b_A2: float, d_min_A: float, notes: list[str]) -> float:
     """Clamp a fitted B to [0, 4·ln(MAX_GAIN_AT_DMIN)·d²], recording why in ``notes``."""
     if b_A2 < 0:
         notes.append(f"fitted B {b_A2:.1f} Å² is negative: the map already looks sharpened; B not applied")
         return 0.0
-    b_max = 4.0 * float(np.log(MAX_GAIN_AT_DMIN)) * d_min_A * d_min_A
+    b_max = max_bfactor_A2(d_min_A)
     if b_A2 > b_max:
         notes.append(
             f"fitted B {b_A2:.1f} Å² would boost {d_min_A:.3g} Å detail more than {MAX_GAIN_AT_DMIN:g}×; "
@@ -174,6 +179,7 @@ def sharpen_autob(
             f"ideal map between {fit_low_A:g} and {d_min_A:.3g} Å), capped to [0, 4·ln(100)·d²]; only the boost is "
             "low-passed"
         )
+        wanted = target
         if target < 0:
             notes.append(
                 f"the map falls off no faster than an ideal map at {d_min_A:.3g} Å (B_fit {fit.b_A2:.1f} Å²): "
@@ -184,11 +190,12 @@ def sharpen_autob(
             b = cap_bfactor(target, d_min_A, notes)
     else:
         rule = "flatten the fitted B (B_sharpen = B_fit, capped), low-pass the map at d_min"
-        b = cap_bfactor(fit.b_A2, d_min_A, notes)
+        wanted = fit.b_A2
+        b = cap_bfactor(wanted, d_min_A, notes)
     out = sharpen_with_b(m, b, d_min_A, boost_only_lowpass=residual is ResidualB.IDEAL)
     check_finite_result(out, "auto-B sharpening")
     res = SharpenResult(out, SharpenMethod.AUTOB, d_min_A, b, guinier=fit, notes=notes)
-    res.b_capped = any("capped at" in n for n in notes)
+    res.b_capped = wanted > max_bfactor_A2(d_min_A)
     res.residual_b_A2 = fit.b_A2 - b if residual is ResidualB.IDEAL else 0.0
     res.rule = rule
     return res
