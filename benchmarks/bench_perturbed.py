@@ -15,9 +15,9 @@ Run: DENSHARP_CORPUS=CORPUS OMP_NUM_THREADS=2 python benchmarks/bench_perturbed.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 METHODS = {"default": None, "autob": "autob", "unet": "unet", "vae": "vae"}
@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     from densharp.evaluate.perturbed import format_perturbed, make_perturbed_set, score_perturbed
     from densharp.io.atomic import write_json_atomic
     from densharp.sharpening import sharpen_map
+    from densharp.simulate.corpus_pairs import corpus_root
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--corpus", type=Path, default=None, help="corpus folder (default: $DENSHARP_CORPUS)")
@@ -37,9 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch threads")
     ap.add_argument("--out", type=Path, default=Path("bench_perturbed_out"), help="output folder (%(default)s)")
     args = ap.parse_args(argv)
-    corpus = args.corpus or (Path(os.environ["DENSHARP_CORPUS"]) if os.environ.get("DENSHARP_CORPUS") else None)
-    if corpus is None:
-        print("error: give --corpus or set DENSHARP_CORPUS (densharp corpus fetch --to DIR)", file=sys.stderr)
+    try:
+        corpus = corpus_root(args.corpus)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     methods = [m for m in args.methods.split(",") if m]
     bad = [m for m in methods if m not in METHODS]
@@ -57,23 +59,21 @@ def main(argv: list[str] | None = None) -> int:
     record: dict[str, object] = {"split": args.split, "cases": args.cases, "methods": {}}
     for name in methods:
         t1 = time.perf_counter()
-        used: dict[str, int] = {}
+        used: Counter[str] = Counter()
 
         def sharpen(m, d, name=name, used=used):  # type: ignore[no-untyped-def]
             try:
                 res = sharpen_map(m, d, method=METHODS[name])
             except InputError as exc:  # what a user asking for this method gets is an error: scored as the input
-                label = f"error, scored as the input ({str(exc).split(';')[0][:60]})"
-                used[label] = used.get(label, 0) + 1
+                used[f"error, scored as the input ({str(exc).split(';')[0][:60]})"] += 1
                 return m
-            label = str(res.record["method"]) + (" (fallback)" if "fallback" in res.record else "")
-            used[label] = used.get(label, 0) + 1
+            used[str(res.record["method"]) + (" (fallback)" if "fallback" in res.record else "")] += 1
             return res.map
 
         res = score_perturbed(items, sharpen)
-        res["methods_used"] = used
+        res["methods_used"] = dict(used)
         res["runtime_s"] = round(time.perf_counter() - t1, 1)
-        print(f"\n=== {name} (ran: {used}; {res['runtime_s']:.0f} s)\n{format_perturbed(res)}", flush=True)
+        print(f"\n=== {name} (ran: {dict(used)}; {res['runtime_s']:.0f} s)\n{format_perturbed(res)}", flush=True)
         record["methods"][name] = res  # type: ignore[index]
     args.out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(args.out / "bench_perturbed.json", record)

@@ -135,6 +135,16 @@ def cli_mtz_sharpener(extra: list[str], workdir: Path, tag: str):  # type: ignor
 
 
 # ----------------------------------------------------------------------------------------------- tables
+def paired_input(r: dict[str, Any], methods: dict[str, Any]) -> dict[str, Any]:
+    """The baseline of output ``r``: the unchanged input scored on that output's grid and references.
+
+    X-ray references depend on the grid (a finer grid carries more of the full-resolution data), so an output on a
+    finer grid than the input row's would otherwise be charged for a harder reference; EM outputs share the input's
+    grid, and their baseline is the input row.
+    """
+    return r.get("input_on_this_grid") or methods.get("input", {})
+
+
 def _f(v: Any, fmt: str = ".3f") -> str:
     if v is None:
         return "-"
@@ -247,7 +257,7 @@ def xray_tables(rec: dict[str, Any]) -> str:
             if "error" in r:
                 rows.append([name, "error (below)"] + [""] * (len(head) - 2))
                 continue
-            base = r.get("input_on_this_grid") or run["methods"]["input"]  # the input on this output's grid
+            base = paired_input(r, run["methods"])
             rows.append(
                 [
                     name,
@@ -312,13 +322,8 @@ def summary_table(records: list[dict[str, Any]], methods: list[str]) -> str:
             rs = [meths[name] for meths in items if name in meths]
             if not rs:
                 continue
-            # the baseline of each output is the unchanged input scored on that output's grid: X-ray references
-            # depend on the grid (a finer grid carries more of the full-resolution data), so an output on a finer
-            # grid than the input row's would otherwise be charged for a harder reference
             ok = [
-                (r, r.get("input_on_this_grid") or meths["input"])
-                for r, meths in zip(rs, [m for m in items if name in m])
-                if "error" not in r
+                (r, paired_input(r, meths)) for r, meths in zip(rs, [m for m in items if name in m]) if "error" not in r
             ]
             cells = []
             for met in mets:
@@ -369,9 +374,7 @@ def csv_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "d_map_model_fsc05_A": (r.get("map_model_fsc") or {}).get("d_fsc05_A"),
                     "d_map_model_fsc0143_A": (r.get("map_model_fsc") or {}).get("d_fsc0143_A"),
                     "rscc_data_full": r.get("rscc_data_full"),
-                    "rscc_data_full_input_same_grid": (r.get("input_on_this_grid") or meths.get("input", {})).get(
-                        "rscc_data_full"
-                    ),
+                    "rscc_data_full_input_same_grid": paired_input(r, meths).get("rscc_data_full"),
                     "rscc_model_restore": r.get("rscc_model_restore"),
                     "rscc_model_super": r.get("rscc_model_super"),
                     "consistency_fsc_min": c.get("fsc_min"),

@@ -478,12 +478,13 @@ def _do_no_harm(
     assert plan.d_input_A is not None
     d = float(plan.d_input_A)
     gain_mask = inputs.mask if inputs.mask is not None else auto_molecule_mask(m)
+    mask_desc = "the given mask" if inputs.mask is not None else "automatic molecule mask of the input"
     out = keep_low_resolution(out, m, KEEP_COARSER_THAN_D * d, FREE_FINER_THAN_D * d, gain_mask_zyx=gain_mask)
     result["kept_from_input"] = {
         "coarser_than_A": round(KEEP_COARSER_THAN_D * d, 3),
         "blended_to_A": round(FREE_FINER_THAN_D * d, 3),
         "rule": "input coefficients scaled by the output's per-shell amplitude ratio inside the molecule (0.5-2)",
-        "gain_mask": "the given mask" if inputs.mask is not None else "automatic molecule mask of the input",
+        "gain_mask": mask_desc,
     }
     try:
         # judged inside the molecule (the mask the gains use): what the input measured there is what must survive.
@@ -495,7 +496,7 @@ def _do_no_harm(
         result["consistency"] = {"skipped": str(exc)}
         return plan, out, sd, result
     result["consistency"] = check.to_dict() | {
-        "mask": "the given mask" if inputs.mask is not None else "automatic molecule mask of the input",
+        "mask": mask_desc,
         "whole_box": {k: v for k, v in whole.to_dict().items() if k in ("fsc_min", "fsc_mean", "worst_shell_A")},
     }
     if check.is_consistent or plan.options.force or plan.choice == "model in training":
