@@ -97,7 +97,9 @@ class PairConfig:
 
     ``fsc_weight_fraction`` weights the averaged map by ``C_ref = sqrt(2·FSC/(1+FSC))`` of its half-map FSC before the
     other post-processing (what RELION's post-processing does before sharpening, so deposited sharpened maps carry
-    little noise near ``d``).
+    little noise near ``d``). With ``fsc_weight_last`` the weighting is applied after the flattening or B instead:
+    a flattened map then keeps the ``C_ref`` fall-off near ``d`` (a post-processed map's end result is
+    ``C_ref`` times a sharpened map whichever order the program used; flattening first would erase the weighting).
 
     ``sharp_target`` lowers every atom's B in the target by :func:`densharp.conditioning.target_b_shift_A2` (a
     median of 20 Å²): the output is then the density of a well-ordered model, not of the deposited B-factors.
@@ -141,6 +143,7 @@ class PairConfig:
     unmodelled_fraction: float = 0.0
     unmodelled_level_range: tuple[float, float] = (0.2, 0.8)
     fsc_weight_fraction: float = 0.0
+    fsc_weight_last: bool = False
     sharp_target: bool = False
 
     def __post_init__(self) -> None:
@@ -269,12 +272,18 @@ def make_pair(
         post["unfiltered"] = True
     else:
         f_in = f_in * radial_grid(shape).filter(lambda s: lowpass_filter_values(s, cut * d_in), v)
-    if aug.random() < cfg.fsc_weight_fraction:  # post-processing as RELION does: C_ref of the half-map FSC first
+    c_ref_grid = None
+    if aug.random() < cfg.fsc_weight_fraction:  # post-processing as RELION does: C_ref of the half-map FSC
         shells = resolution_shells(shape, vox, max_invA=float(np.max(frequency_grid_invA(shape, vox))))
         c_ref = np.sqrt(2 * fsc_half / (1 + fsc_half))
-        f_in = f_in * np.append(c_ref, c_ref[-1]).astype(np.float32)[shells.index]
+        c_ref_grid = np.append(c_ref, c_ref[-1]).astype(np.float32)[shells.index]
         post["fsc_weighted"] = True
-    inp, post = _post_process(f_in, target, shape, v, d_in, cfg, aug, post)
+        if cfg.fsc_weight_last:
+            post["fsc_weighted_last"] = True
+        else:
+            f_in = f_in * c_ref_grid
+            c_ref_grid = None
+    inp, post = _post_process(f_in, target, shape, v, d_in, cfg, aug, post, c_ref_grid)
 
     origin = tuple(np.asarray(padded.origin_xyz_A) + np.asarray(pad[::-1]) * v)
     geo = DensityMap(np.zeros((1, 1, 1), np.float32), vox, origin)
@@ -344,8 +353,12 @@ def _post_process(
     cfg: PairConfig,
     aug: np.random.Generator,
     post: dict[str, Any],
+    weight_last: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """Real-map post-processing of the input spectrum (see :class:`PairConfig`); returns the map and the record."""
+    """Real-map post-processing of the input spectrum (see :class:`PairConfig`); returns the map and the record.
+
+    ``weight_last`` (a filter on the rfft grid) multiplies the spectrum after the flattening / B, before the mask.
+    """
     vox = (v, v, v)
     s_grid = radial_grid(shape)
     if cfg.noise_floor_range[1] > 0:
@@ -370,6 +383,8 @@ def _post_process(
         if vc > v:
             f_in = f_in * s_grid.filter(lambda s: (s <= 0.5 / vc).astype(np.float32), v)
             post["coarse_voxel_A"] = vc
+    if weight_last is not None:
+        f_in = f_in * weight_last
     inp = irfft_map(f_in, shape)
     if aug.random() < cfg.mask_fraction:
         dil = draw_uniform(aug, cfg.mask_dilate_range_A)
