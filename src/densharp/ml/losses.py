@@ -20,7 +20,7 @@ class LossSettings:
 
     ``recon`` (``"l1"``/``"mse"``) and ``corr_weight`` (weight of ``1 - Pearson``) for every network; ``beta``,
     ``kl_anneal_steps`` and ``free_bits`` for the VAEs; ``energy_weight`` and ``energy_samples`` for the energy
-    score of prior samples (``"vae"``).
+    score of prior samples (``"vae"``); ``band_weight`` for :func:`extrapolation_band_loss` (0: off).
     """
 
     recon: str = "l1"
@@ -30,6 +30,7 @@ class LossSettings:
     free_bits: float = 0.0
     energy_weight: float = 0.0
     energy_samples: int = 2
+    band_weight: float = 0.0
 
     def beta_at(self, step: int) -> float:
         """KL weight at ``step`` (0-based): linear annealing from 0 over ``kl_anneal_steps``."""
@@ -107,3 +108,36 @@ def energy_score(samples: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
             spread = spread + (s[i] - s[j]).abs().mean()
     # sum over ordered pairs i != j is twice the sum over i < j
     return fit - spread / (k * (k - 1))
+
+
+def extrapolation_band_loss(pred: torch.Tensor, target: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    """Mean over patches of ``1 - corr`` of the Fourier coefficients between ``1/d_input`` and ``1/d_target``.
+
+    The band the network must *extrapolate* (nothing of it is in the input after the prefilter) is a small part of
+    a patch's real-space variance, so L1 and Pearson on the whole patch barely weigh it; this term scores it alone
+    (complex correlation: phases and relative amplitudes inside the band). ``cond`` is the (N, 3) conditioning
+    ``[1/d_input, 1/d_target, voxel]`` (1/Å, 1/Å, Å; :func:`densharp.conditioning.cond_vector`). Patches whose band
+    is empty on their grid contribute 0. Computed in float32.
+    """
+    p, t = pred.float(), target.float()
+    shape = p.shape[-3:]
+    fz = torch.fft.fftfreq(shape[0], device=p.device)
+    fy = torch.fft.fftfreq(shape[1], device=p.device)
+    fx = torch.fft.rfftfreq(shape[2], device=p.device)
+    s_vox = torch.sqrt(fz[:, None, None] ** 2 + fy[None, :, None] ** 2 + fx[None, None, :] ** 2)  # cycles/voxel
+    s = s_vox[None] / cond[:, 2].float().reshape(-1, 1, 1, 1)  # 1/Å per patch
+    band = (s > cond[:, 0].float().reshape(-1, 1, 1, 1)) & (s <= cond[:, 1].float().reshape(-1, 1, 1, 1))
+    fp = torch.fft.rfftn(p.flatten(0, 1).reshape(-1, *shape), dim=(-3, -2, -1))
+    ft = torch.fft.rfftn(t.flatten(0, 1).reshape(-1, *shape), dim=(-3, -2, -1))
+    channels = p.shape[1]
+    band = band.repeat_interleave(channels, dim=0).float()
+    cross = (fp * ft.conj()).real * band
+    num = cross.flatten(1).sum(1)
+    power_p = ((fp.abs() ** 2) * band).flatten(1).sum(1)
+    power_t = ((ft.abs() ** 2) * band).flatten(1).sum(1)
+    # the floor (0.1 % of the target's band power) keeps a prediction with next to no power in the band at
+    # corr ~ 0 with bounded gradients instead of a ratio of rounding errors
+    den = torch.sqrt(power_p * power_t) + 1e-3 * power_t + 1e-12
+    has = (band.flatten(1).sum(1) > 0) & (power_t > 0)
+    corr = torch.where(has, num / den, torch.ones_like(num))
+    return (1.0 - corr).mean()

@@ -76,6 +76,9 @@ class TrainConfig:
         Weight of the energy score (:func:`~densharp.ml.losses.energy_score`) of ``energy_samples`` decodings
         drawn from the VAE's *prior*, which trains the spread of its samples (the uncertainty map) to match the
         real uncertainty; 0 disables. ``"vae"`` only.
+    band_weight
+        Weight of :func:`~densharp.ml.losses.extrapolation_band_loss` (the Fourier band between the input's and
+        the target's resolution, scored alone); 0 disables. ``"unet"`` only.
     init_from
         Start from these weights instead of a random init: a shipped model name, a run folder (its ``best.pt``),
         a checkpoint (``.pt``) or a ``.safetensors`` file; its architecture must equal
@@ -115,6 +118,7 @@ class TrainConfig:
     free_bits: float = 0.0
     energy_weight: float = 0.0
     energy_samples: int = 2
+    band_weight: float = 0.0
     init_from: str | None = None
     normalisation: str = "robust-map"
     best_metric: str = "rscc"
@@ -132,6 +136,8 @@ class TrainConfig:
             raise InputError(f"train: energy_weight must be >= 0 and energy_samples >= 2, got {self}")
         if self.energy_weight > 0 and self.model_name != "vae":
             raise InputError(f"train: energy_weight needs a sampling model ('vae'), not {self.model_name!r}")
+        if self.band_weight < 0 or (self.band_weight > 0 and self.model_name != "unet"):
+            raise InputError(f"train: band_weight must be >= 0 and is implemented for 'unet' only, got {self}")
         if self.best_mode not in ("max", "min"):
             raise InputError(f"train: best_mode must be 'max' or 'min', got {self.best_mode!r}")
         object.__setattr__(self, "normalisation", NormKind.parse(self.normalisation).value)
@@ -147,6 +153,7 @@ class TrainConfig:
             free_bits=self.free_bits,
             energy_weight=self.energy_weight,
             energy_samples=self.energy_samples,
+            band_weight=self.band_weight,
         )
 
     def to_dict(self) -> dict[str, Any]:

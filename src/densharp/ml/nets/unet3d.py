@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from densharp.errors import InputError
-from densharp.ml.losses import LossSettings, sharpening_loss
+from densharp.ml.losses import LossSettings, extrapolation_band_loss, sharpening_loss
 from densharp.ml.nets._blocks import MAX_CHANNELS, MAX_DEPTH, ConvBlock, FiLM, check_cond, check_input
 
 
@@ -147,6 +147,16 @@ class UNet3d(nn.Module):
         settings: LossSettings,
         step: int,
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        """Reconstruction + correlation loss; ``forward`` is this module or its DDP wrapper (called under autocast)."""
+        """Reconstruction + correlation loss, plus the extrapolation-band term when ``settings.band_weight`` > 0.
+
+        ``forward`` is this module or its DDP wrapper (called under autocast).
+        """
         pred = forward(x, cond)
-        return sharpening_loss(pred, target, recon=settings.recon, corr_weight=settings.corr_weight)
+        loss, parts = sharpening_loss(pred, target, recon=settings.recon, corr_weight=settings.corr_weight)
+        if settings.band_weight > 0:
+            if cond is None:
+                raise InputError("band_weight needs the conditioning vector (input and target resolution, voxel)")
+            band = extrapolation_band_loss(pred, target, cond)
+            loss = loss + settings.band_weight * band
+            parts = {**parts, "band": float(band.detach()), "loss": float(loss.detach())}
+        return loss, parts
