@@ -71,3 +71,19 @@ def test_band_weight_is_checked_and_reaches_the_loss():
     _, plain = model.training_loss(model, x, cond, x * 1.5, TrainConfig(model_name="unet").loss_settings, 0)
     assert "band" in parts and "band" not in plain
     assert abs(parts["loss"] - (plain["loss"] + 0.5 * parts["band"])) < 1e-5
+
+
+def test_extrapolation_band_loss_has_finite_gradients_on_empty_targets():
+    """A solvent patch (target without power in the band) scores 1 and must not send NaN gradients back."""
+    import torch
+
+    from densharp.ml.losses import extrapolation_band_loss
+
+    target = torch.zeros(2, 1, 16, 16, 16)
+    target[1] = torch.randn(1, 16, 16, 16, generator=torch.Generator().manual_seed(1))
+    pred = torch.zeros(2, 1, 16, 16, 16, requires_grad=True)
+    cond = torch.tensor([[1 / 4.0, 1 / 2.5, 1.0], [1 / 4.0, 1 / 2.5, 1.0]])
+    loss = extrapolation_band_loss(pred, target, cond)
+    loss.backward()
+    assert abs(float(loss.detach()) - 0.5) < 1e-3  # patch 0: 1 - 1 (nothing to score), patch 1: 1 - 0
+    assert pred.grad is not None and torch.isfinite(pred.grad).all()

@@ -218,3 +218,26 @@ def test_lr_schedule_and_bad_patch(tmp_path):
 def test_bf16_training_runs(tmp_path):
     res = train(_cfg("vae", total_steps=2, precision="bf16"), PAIR, run_dir=tmp_path)
     assert res["precision"] == "bf16" and np.isfinite(res["loss"])
+
+
+def _poisoned_pair(seed, index, bad=frozenset()):
+    d = PAIR(seed, index)
+    if index in bad:
+        d["target"] = d["target"] * np.float32("nan")
+    return d
+
+
+def test_a_non_finite_batch_is_skipped_not_applied(tmp_path):
+    """One batch with a NaN target leaves the weights finite (its update is skipped and counted)."""
+    pair = functools.partial(_poisoned_pair, bad=frozenset({2, 3}))  # batch 2 of 2 pairs: the second step
+    train(_cfg(total_steps=4), pair, run_dir=tmp_path)
+    ck = read_checkpoint(tmp_path / "last.pt")
+    assert all(torch.isfinite(v).all() for v in ck["state_dict"].values())
+    lines = [json.loads(s) for s in (tmp_path / "train_log.jsonl").read_text().splitlines()]
+    assert [r["skipped_steps"] for r in lines] == [0, 1, 1, 1]
+
+
+def test_a_diverged_run_stops_with_a_clear_error(tmp_path):
+    pair = functools.partial(_poisoned_pair, bad=frozenset(range(100)))
+    with pytest.raises(RuntimeError, match="non-finite gradients"):
+        train(_cfg(total_steps=30), pair, run_dir=tmp_path)

@@ -135,9 +135,12 @@ def extrapolation_band_loss(pred: torch.Tensor, target: torch.Tensor, cond: torc
     num = cross.flatten(1).sum(1)
     power_p = ((fp.abs() ** 2) * band).flatten(1).sum(1)
     power_t = ((ft.abs() ** 2) * band).flatten(1).sum(1)
-    # the floor (0.1 % of the target's band power) keeps a prediction with next to no power in the band at
-    # corr ~ 0 with bounded gradients instead of a ratio of rounding errors
-    den = torch.sqrt(power_p * power_t) + 1e-3 * power_t + 1e-12
     has = (band.flatten(1).sum(1) > 0) & (power_t > 0)
+    # patches without a band (or a target without power in it: solvent) score 1 through a safe branch, since
+    # torch.where passes NaN gradients from the branch it does not select; the floor (0.1 % of the target's band
+    # power) keeps a prediction with next to no power in the band at corr ~ 0 with bounded gradients
+    power_t = torch.where(has, power_t, torch.ones_like(power_t))
+    num = torch.where(has, num, torch.zeros_like(num))
+    den = torch.sqrt(power_p * power_t + 1e-20) + 1e-3 * power_t
     corr = torch.where(has, num / den, torch.ones_like(num))
     return (1.0 - corr).mean()

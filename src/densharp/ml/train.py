@@ -33,6 +33,8 @@ from densharp.ml.nets import build_model, count_parameters, model_kwargs
 from densharp.normalisation import NormKind
 
 log = logging.getLogger(__name__)
+#: consecutive steps with non-finite gradients after which training stops (each one is skipped, not applied)
+MAX_BAD_STEPS = 10
 
 #: ``evaluate(model) -> {"metric": value, ...}``; called on rank 0 with the bare model in eval mode under
 #: ``torch.inference_mode()``
@@ -397,6 +399,7 @@ def train(
         )
 
     model.train()
+    bad_steps = skipped_steps = 0
     while step < cfg.total_steps:
         # LR from the step count alone, so resuming continues the schedule exactly.
         lr = lr_at(step, cfg)
@@ -423,13 +426,29 @@ def train(
             scaler.unscale_(optimizer)
         else:
             loss.backward()  # DDP all-reduces (averages) gradients across ranks here
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        # the norm (clipped when grad_clip > 0) is that of the all-reduced gradients, so every rank agrees on it
+        grad_norm = torch.nn.utils.clip_grad_norm_(
+            model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else float("inf")
+        )
         if scaler is not None:
-            scaler.step(optimizer)
+            scaler.step(optimizer)  # the scaler skips non-finite steps itself
             scaler.update()
-        else:
+        elif bool(torch.isfinite(grad_norm)):
             optimizer.step()
+            bad_steps = 0
+        else:
+            # one bad batch must not poison the weights: skip its update; many in a row mean the run has diverged
+            optimizer.zero_grad(set_to_none=True)
+            bad_steps += 1
+            skipped_steps += 1
+            if is_main:
+                log.warning("step %d: non-finite gradients (loss %s); update skipped", step + 1, parts["loss"])
+            if bad_steps >= MAX_BAD_STEPS:
+                raise RuntimeError(
+                    f"train: {bad_steps} steps in a row had non-finite gradients (last at step {step + 1}); the run "
+                    f"has diverged: resume from {run_dir}/last.pt with a lower learning rate or check the pairs"
+                )
+        parts = {**parts, "skipped_steps": float(skipped_steps)}
         step += 1
         patches_interval += x.shape[0] * world
         if bar is not None:
