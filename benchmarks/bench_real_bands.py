@@ -71,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
           f"output {rscc(out, target, mask):.4f}")  # fmt: skip
     print(f"{'band (Å)':>14}  {'output/input':>12}  {'model/input':>11}  {'RSCC, band from input':>21}")
     for lo, hi, ratio, r_swap in rows:
-        print(f"{lo:7.1f}-{hi:5.2f}  {ratio['out'] / ref['out']:12.2f}  {ratio['tgt'] / ref['tgt']:11.2f}  "
-              f"{r_swap:21.4f}")  # fmt: skip
+        band = f"{lo:g}-{hi:g}"
+        print(f"{band:>14}  {ratio['out'] / ref['out']:12.2f}  {ratio['tgt'] / ref['tgt']:11.2f}  {r_swap:21.4f}")
     print("ratios inside the model mask, each normalised to its 6-8 Å band")
     return 0
 

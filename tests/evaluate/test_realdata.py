@@ -328,3 +328,63 @@ def test_bench_real_summary_pairs_each_output_with_the_input_on_its_own_grid():
     assert "0.760 (+0.040, 1/1)" in table and "0.660 (+0.040, 1/1)" in table
     (row,) = [r for r in mod.csv_rows([rec]) if r["method"] == "default"]
     assert row["rscc_data_full_input_same_grid"] == 0.72
+
+
+def _bench(name: str):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_bench_real_bands_of_an_unchanged_map_are_neutral(em_root, tmp_path, capsys):
+    """The input as its own 'output': every ratio is 1 and swapping any band changes nothing."""
+    import dataclasses
+
+    from densharp.fourier import apply_bfactor
+    from densharp.io.maps import read_map, write_map
+
+    mod = _bench("bench_real_bands")
+    case = em_root / "em_helix"
+    assert mod.main([str(case), str(case / "helix.mrc")]) == 0
+    rows = [ln.split() for ln in capsys.readouterr().out.splitlines() if ln[:1] == " " and "-" in ln.split()[0]]
+    assert len(rows) >= 8
+    whole = None
+    for r in rows:
+        assert float(r[1]) == pytest.approx(1.0, abs=0.01) and float(r[2]) > 0
+        whole = whole or float(r[3])
+        assert float(r[3]) == pytest.approx(whole, abs=1e-4)
+    m = read_map(case / "helix.mrc")
+    sharp = tmp_path / "sharp.mrc"
+    write_map(sharp, apply_bfactor(m, -50.0))  # a known sharpening: the ratio must rise with resolution
+    assert mod.main([str(case), str(sharp)]) == 0
+    rows = [ln.split() for ln in capsys.readouterr().out.splitlines() if ln[:1] == " " and "-" in ln.split()[0]]
+    ratios = [float(r[1]) for r in rows if float(r[0].split("-")[1]) >= D_EM]  # the stand-in map ends at 4 Å
+    assert len(ratios) == 8 and ratios == sorted(ratios) and ratios[-1] > 1.4 and ratios[0] < 0.8, ratios
+    other = tmp_path / "shifted.mrc"
+    write_map(other, dataclasses.replace(m, origin_xyz_A=(0.0, 0.0, 0.0)))  # same data, moved: not the case's grid
+    assert mod.main([str(case), str(other)]) == 2
+    assert "grid" in capsys.readouterr().err
+
+
+def test_bench_xray_ceiling_gains_grow_with_the_true_reflections(xray_root, capsys):
+    mod = _bench("bench_xray_ceiling")
+    assert mod.main(["--realdata", str(xray_root)]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("xtal_helix")]
+    assert len(lines) == 2  # cut at 3.0 and 3.5 Å
+    for ln in lines:
+        gains = [float(t.strip("()")) for t in ln.split() if t.startswith("(")]
+        assert 0 < gains[0] < gains[1] <= gains[2] + 1e-3, ln
+    assert mod.main(["--realdata", str(xray_root), "--cases", "no-such-case"]) == 2
+
+
+def test_bench_norm_scale_refuses_bad_factors_and_cases(em_root, capsys):
+    mod = _bench("bench_norm_scale")
+    assert mod.main([str(em_root / "em_helix"), "--factors", "1,-2"]) == 2
+    assert "positive" in capsys.readouterr().err
+    assert mod.main([str(em_root / "em_nomodel")]) == 2
+    assert "fitted model" in capsys.readouterr().err
