@@ -111,3 +111,31 @@ def test_fsc_weighting_last_survives_flattening(prepared):
 
     # C_ref < 1 near d (the half-map FSC is falling to 0.143 there): power near d drops against 6-8 Å
     assert band_ratio(last.input) < 0.8 * band_ratio(first.input)
+
+
+def test_matched_post_processing_brings_the_input_spectrum_to_the_target(prepared):
+    """``match_target_fraction``: the input sharpened by its whole B relative to the target has the target's fall-off."""
+    from densharp.fourier import frequency_grid_invA, rfft_map
+
+    base = dict(
+        d_input_range_A=(3.0, 3.0),
+        voxel_size_range_A=(1.0, 1.0),
+        box_zyx=(48, 48, 48),
+        rotate=False,
+        solvent_fraction=0.0,
+        b_global_range_A2=(80.0, 80.0),
+        sharp_target=True,
+        fsc_steepness_range=(30.0, 30.0),
+    )
+    raw = make_pair(prepared, PairConfig(**base), seed=5, index=0)
+    matched = make_pair(prepared, PairConfig(**base, match_target_fraction=1.0, match_target_range=(1.0, 1.0)), 5, 0)
+    assert matched.meta["post"]["matched_target_fraction"] == 1.0 and matched.meta["post"]["post_b_A2"] < -80
+    s = frequency_grid_invA((48, 48, 48), (1.0, 1.0, 1.0))
+    hi, lo = (s > 1 / 4.5) & (s < 1 / 3.6), (s > 1 / 12.0) & (s < 1 / 8.0)
+
+    def fall_off(m):
+        p = np.abs(rfft_map(m.data_zyx)) ** 2
+        return float(p[hi].mean() / p[lo].mean())
+
+    t = fall_off(raw.target)
+    assert abs(np.log(fall_off(matched.input) / t)) < 0.5 * abs(np.log(fall_off(raw.input) / t))

@@ -101,6 +101,10 @@ class PairConfig:
     a flattened map then keeps the ``C_ref`` fall-off near ``d`` (a post-processed map's end result is
     ``C_ref`` times a sharpened map whichever order the program used; flattening first would erase the weighting).
 
+    ``match_target_fraction``/``match_target_range`` sharpen the input by a fraction ``u`` (drawn from the range) of
+    its whole B relative to the target (global B + half the local spread + the sharp target's shift): a map that a
+    user already post-processed to about the right B, on which the network should change little below ``d``.
+
     ``sharp_target`` lowers every atom's B in the target by :func:`densharp.conditioning.target_b_shift_A2` (a
     median of 20 Å²): the output is then the density of a well-ordered model, not of the deposited B-factors.
 
@@ -144,6 +148,8 @@ class PairConfig:
     unmodelled_level_range: tuple[float, float] = (0.2, 0.8)
     fsc_weight_fraction: float = 0.0
     fsc_weight_last: bool = False
+    match_target_fraction: float = 0.0
+    match_target_range: tuple[float, float] = (0.7, 1.1)
     sharp_target: bool = False
 
     def __post_init__(self) -> None:
@@ -283,7 +289,9 @@ def make_pair(
         else:
             f_in = f_in * c_ref_grid
             c_ref_grid = None
-    inp, post = _post_process(f_in, target, shape, v, d_in, cfg, aug, post, c_ref_grid)
+    inp, post = _post_process(
+        f_in, target, shape, v, d_in, cfg, aug, post, c_ref_grid, b_excess_A2=b_glob + 0.5 * b_spread + b_shift
+    )
 
     origin = tuple(np.asarray(padded.origin_xyz_A) + np.asarray(pad[::-1]) * v)
     geo = DensityMap(np.zeros((1, 1, 1), np.float32), vox, origin)
@@ -354,10 +362,12 @@ def _post_process(
     aug: np.random.Generator,
     post: dict[str, Any],
     weight_last: np.ndarray | None = None,
+    b_excess_A2: float = 0.0,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Real-map post-processing of the input spectrum (see :class:`PairConfig`); returns the map and the record.
 
-    ``weight_last`` (a filter on the rfft grid) multiplies the spectrum after the flattening / B, before the mask.
+    ``weight_last`` (a filter on the rfft grid) multiplies the spectrum after the flattening / B, before the mask;
+    ``b_excess_A2`` is the input's B relative to the target (for ``match_target_fraction``).
     """
     vox = (v, v, v)
     s_grid = radial_grid(shape)
@@ -370,6 +380,11 @@ def _post_process(
     if aug.random() < cfg.flat_fraction:
         f_in = f_in * flatten_spectrum(f_in, shells_for(shape, vox), d_in)
         post["flattened_to_A"] = d_in
+    elif cfg.match_target_fraction > 0 and aug.random() < cfg.match_target_fraction:
+        u = draw_uniform(aug, cfg.match_target_range)
+        b = -u * float(b_excess_A2)
+        f_in = f_in * s_grid.filter(lambda s: np.exp(-b * s * s / 4), v)
+        post["post_b_A2"], post["matched_target_fraction"] = b, u
     elif aug.random() < cfg.post_b_fraction:
         b = draw_uniform(aug, cfg.post_b_range_A2)
         f_in = f_in * s_grid.filter(lambda s: np.exp(-b * s * s / 4), v)
