@@ -241,3 +241,12 @@ def test_a_diverged_run_stops_with_a_clear_error(tmp_path):
     pair = functools.partial(_poisoned_pair, bad=frozenset(range(100)))
     with pytest.raises(RuntimeError, match="non-finite gradients"):
         train(_cfg(total_steps=30), pair, run_dir=tmp_path)
+
+
+def test_scale_jitter_is_checked_and_reproducible(tmp_path):
+    with pytest.raises(InputError, match="scale_jitter_log2"):
+        _cfg(scale_jitter_log2=5.0)
+    a = train(_cfg(total_steps=1, scale_jitter_log2=1.0), PAIR, run_dir=tmp_path / "a")
+    b = train(_cfg(total_steps=1, scale_jitter_log2=1.0), PAIR, run_dir=tmp_path / "b")
+    plain = train(_cfg(total_steps=1), PAIR, run_dir=tmp_path / "c")
+    assert a["first_loss"] == b["first_loss"] != plain["first_loss"]

@@ -78,6 +78,10 @@ class TrainConfig:
         Weight of the energy score (:func:`~densharp.ml.losses.energy_score`) of ``energy_samples`` decodings
         drawn from the VAE's *prior*, which trains the spread of its samples (the uncertainty map) to match the
         real uncertainty; 0 disables. ``"vae"`` only.
+    scale_jitter_log2
+        Multiply each normalised pair (input and target alike) by ``2**u``, ``u`` uniform in ±this: the network
+        cannot key its correction to the map's absolute level after normalisation (0: off). Drawn from
+        ``(seed, step, rank)``, so resuming repeats it.
     band_weight
         Weight of :func:`~densharp.ml.losses.extrapolation_band_loss` (the Fourier band between the input's and
         the target's resolution, scored alone); 0 disables. ``"unet"`` only.
@@ -121,6 +125,7 @@ class TrainConfig:
     energy_weight: float = 0.0
     energy_samples: int = 2
     band_weight: float = 0.0
+    scale_jitter_log2: float = 0.0
     init_from: str | None = None
     normalisation: str = "robust-map"
     best_metric: str = "rscc"
@@ -138,6 +143,8 @@ class TrainConfig:
             raise InputError(f"train: energy_weight must be >= 0 and energy_samples >= 2, got {self}")
         if self.energy_weight > 0 and self.model_name != "vae":
             raise InputError(f"train: energy_weight needs a sampling model ('vae'), not {self.model_name!r}")
+        if not 0 <= self.scale_jitter_log2 <= 3:
+            raise InputError(f"train: scale_jitter_log2 must be in [0, 3], got {self.scale_jitter_log2}")
         if self.band_weight < 0 or (self.band_weight > 0 and self.model_name != "unet"):
             raise InputError(f"train: band_weight must be >= 0 and is implemented for 'unet' only, got {self}")
         if self.best_mode not in ("max", "min"):
@@ -409,6 +416,11 @@ def train(
         x = batch["input"].to(device, non_blocking=True)
         y = batch["target"].to(device, non_blocking=True)
         cond = batch["cond"].to(device, non_blocking=True)
+        if cfg.scale_jitter_log2 > 0:
+            g = torch.Generator().manual_seed(int(cfg.seed) * 1_000_003 + step * world + rank)
+            u = (torch.rand(x.shape[0], generator=g) * 2 - 1) * cfg.scale_jitter_log2
+            k = torch.exp2(u).to(device).view(-1, *([1] * (x.dim() - 1)))
+            x, y = x * k, y * k
         if step == start_step and tuple(x.shape[2:]) != cfg.patch_size_zyx:
             raise InputError(
                 f"train: pair function gave patches {tuple(x.shape[2:])}, config says {cfg.patch_size_zyx}"
