@@ -19,11 +19,9 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     import densharp.normalisation as norm
     from densharp.errors import InputError
-    from densharp.evaluate.realdata import em_model_maps, model_mask, read_case, sharpened_bfactors
-    from densharp.io.maps import read_map
+    from densharp.evaluate.realdata import em_restore_reference, read_case
     from densharp.metrics.rscc import rscc
     from densharp.sharpening import sharpen_map
-    from densharp.simulate.structure import load_structure
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("case", help="a real cryo-EM case folder with a fitted model")
@@ -38,16 +36,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         case = read_case(args.case)
-        if case.kind != "em" or not case.has_model or case.resolution_A is None:
-            raise InputError(f"{args.case}: needs a cryo-EM case with a fitted model and a resolution")
+        inp, target, mask = em_restore_reference(case)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    d = float(case.resolution_A)
-    inp = read_map(case.path("map"))  # type: ignore[arg-type]
-    st, _ = load_structure(case.path("model"))  # type: ignore[arg-type]
-    (target,) = em_model_maps(sharpened_bfactors(st)[0], inp, [d])
-    mask = model_mask(st, inp)
+    d = float(case.resolution_A)  # type: ignore[arg-type]
     print(f"{case.name}: d {d:g} Å; masked RSCC to the restore target, input {rscc(inp, target, mask):.4f}")
     original = norm._robust_stats
     try:

@@ -26,11 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from densharp.errors import InputError
-    from densharp.evaluate.realdata import em_model_maps, model_mask, read_case, sharpened_bfactors
+    from densharp.evaluate.realdata import em_restore_reference, read_case
     from densharp.fourier import frequency_grid_invA, irfft_map, rfft_map
     from densharp.io.maps import read_map
     from densharp.metrics.rscc import rscc
-    from densharp.simulate.structure import load_structure
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("case", help="a real cryo-EM case folder with a fitted model")
@@ -38,19 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         case = read_case(args.case)
-        if case.kind != "em" or not case.has_model or case.resolution_A is None:
-            raise InputError(f"{args.case}: needs a cryo-EM case with a fitted model and a resolution")
-        inp = read_map(case.path("map"))  # type: ignore[arg-type]
+        inp, target, mask = em_restore_reference(case)
         out = read_map(args.output)
         if not inp.same_grid(out):
             raise InputError(f"{args.output}: not on the case map's grid: " + "; ".join(inp.grid_differences(out)))
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    d = float(case.resolution_A)
-    st, _ = load_structure(case.path("model"))  # type: ignore[arg-type]
-    (target,) = em_model_maps(sharpened_bfactors(st)[0], inp, [d])
-    mask = model_mask(st, inp)
+    d = float(case.resolution_A)  # type: ignore[arg-type]
     s = frequency_grid_invA(inp.shape_zyx, inp.voxel_size_xyz_A)
     f_in, f_out = rfft_map(inp.data_zyx), rfft_map(out.data_zyx)
     pw = {k: np.abs(rfft_map(m.data_zyx * mask)) ** 2 for k, m in (("in", inp), ("out", out), ("tgt", target))}

@@ -287,14 +287,19 @@ def test_score_xray_case_identity_and_negated(xray_root, tmp_path):
     assert {"input", "same", "neg"} <= set(rec["slices"])
 
 
-def test_bench_real_runs_the_cli_on_stand_in_cases(em_root, xray_root, tmp_path, capsys):
+def _bench(name: str):
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_real.py"
-    spec = importlib.util.spec_from_file_location("bench_real", path)
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    return mod
+
+
+def test_bench_real_runs_the_cli_on_stand_in_cases(em_root, xray_root, tmp_path, capsys):
+    mod = _bench("bench_real")
     out = tmp_path / "out"
     rc = mod.main(["--realdata", str(em_root), "--methods", "autob", "--out", str(out), "--no-figures"])
     assert rc == 0
@@ -307,13 +312,7 @@ def test_bench_real_runs_the_cli_on_stand_in_cases(em_root, xray_root, tmp_path,
 
 
 def test_bench_real_summary_pairs_each_output_with_the_input_on_its_own_grid():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_real.py"
-    spec = importlib.util.spec_from_file_location("bench_real", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _bench("bench_real")
     # an output on a finer grid than the input row: its reference is harder, and so is the input's on that grid
     methods = {
         "input": {"rscc_data_full": 0.77, "rscc_model_super": 0.65},
@@ -328,17 +327,6 @@ def test_bench_real_summary_pairs_each_output_with_the_input_on_its_own_grid():
     assert "0.760 (+0.040, 1/1)" in table and "0.660 (+0.040, 1/1)" in table
     (row,) = [r for r in mod.csv_rows([rec]) if r["method"] == "default"]
     assert row["rscc_data_full_input_same_grid"] == 0.72
-
-
-def _bench(name: str):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def test_bench_real_bands_of_an_unchanged_map_are_neutral(em_root, tmp_path, capsys):

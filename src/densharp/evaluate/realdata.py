@@ -395,6 +395,27 @@ def model_mask(
     return out
 
 
+def em_restore_reference(case: RealCase) -> tuple[DensityMap, DensityMap, np.ndarray]:
+    """The case's map, its fitted model's sharp density at the map's resolution and the model mask.
+
+    The ``restore`` target and mask of :func:`score_em_case`, for diagnostics that score one map against it.
+
+    Raises
+    ------
+    InputError
+        Not a cryo-EM case with a fitted model and a resolution.
+    """
+    from densharp.io.maps import read_map
+    from densharp.simulate.structure import load_structure
+
+    if case.kind != "em" or not case.has_model or case.resolution_A is None:
+        raise InputError(f"{case.name}: needs a cryo-EM case with a fitted model and a resolution")
+    inp = read_map(case.path("map"))  # type: ignore[arg-type]
+    st, _ = load_structure(case.path("model"))  # type: ignore[arg-type]
+    (target,) = em_model_maps(sharpened_bfactors(st)[0], inp, [float(case.resolution_A)])
+    return inp, target, model_mask(st, inp)
+
+
 def coefficients_mtz(
     mtz: gemmi.Mtz, f: str, phi: str, d_min_A: float | None = None, labels: tuple[str, str] = ("FWT", "PHWT")
 ) -> gemmi.Mtz:

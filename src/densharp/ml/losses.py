@@ -127,8 +127,8 @@ def extrapolation_band_loss(pred: torch.Tensor, target: torch.Tensor, cond: torc
     s_vox = torch.sqrt(fz[:, None, None] ** 2 + fy[None, :, None] ** 2 + fx[None, None, :] ** 2)  # cycles/voxel
     s = s_vox[None] / cond[:, 2].float().reshape(-1, 1, 1, 1)  # 1/Å per patch
     band = (s > cond[:, 0].float().reshape(-1, 1, 1, 1)) & (s <= cond[:, 1].float().reshape(-1, 1, 1, 1))
-    fp = torch.fft.rfftn(p.flatten(0, 1).reshape(-1, *shape), dim=(-3, -2, -1))
-    ft = torch.fft.rfftn(t.flatten(0, 1).reshape(-1, *shape), dim=(-3, -2, -1))
+    fp = torch.fft.rfftn(p.reshape(-1, *shape), dim=(-3, -2, -1))
+    ft = torch.fft.rfftn(t.reshape(-1, *shape), dim=(-3, -2, -1))
     channels = p.shape[1]
     band = band.repeat_interleave(channels, dim=0).float()
     cross = (fp * ft.conj()).real * band
