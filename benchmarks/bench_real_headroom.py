@@ -35,9 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from densharp.errors import InputError
-    from densharp.evaluate.realdata import em_restore_reference, read_case
+    from densharp.evaluate.realdata import em_output_on_case
     from densharp.fourier import frequency_grid_invA, irfft_map, rfft_map
-    from densharp.io.maps import read_map
     from densharp.metrics.rscc import rscc
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -45,11 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("output", help="the sharpened map (on the case map's grid)")
     args = ap.parse_args(argv)
     try:
-        case = read_case(args.case)
-        inp, target, mask = em_restore_reference(case)
-        out = read_map(args.output)
-        if not inp.same_grid(out):
-            raise InputError(f"{args.output}: not on the case map's grid: " + "; ".join(inp.grid_differences(out)))
+        case, inp, target, mask, out = em_output_on_case(args.case, args.output)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -416,6 +416,29 @@ def em_restore_reference(case: RealCase) -> tuple[DensityMap, DensityMap, np.nda
     return inp, target, model_mask(st, inp)
 
 
+def em_output_on_case(
+    case_dir: str | os.PathLike[str], output_path: str | os.PathLike[str]
+) -> tuple[RealCase, DensityMap, DensityMap, np.ndarray, DensityMap]:
+    """A real cryo-EM case, its restore reference (:func:`em_restore_reference`) and an output map on its grid.
+
+    Returns ``(case, input map, restore target, model mask, output)`` for the diagnostics that score one
+    ``densharp sharpen`` output of the case's map.
+
+    Raises
+    ------
+    InputError
+        Not a cryo-EM case with a fitted model, or the output is not on the case map's grid.
+    """
+    from densharp.io.maps import read_map
+
+    case = read_case(case_dir)
+    inp, target, mask = em_restore_reference(case)
+    out = read_map(output_path)
+    if not inp.same_grid(out):
+        raise InputError(f"{output_path}: not on the case map's grid: " + "; ".join(inp.grid_differences(out)))
+    return case, inp, target, mask, out
+
+
 def coefficients_mtz(
     mtz: gemmi.Mtz, f: str, phi: str, d_min_A: float | None = None, labels: tuple[str, str] = ("FWT", "PHWT")
 ) -> gemmi.Mtz:
