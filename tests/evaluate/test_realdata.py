@@ -12,6 +12,7 @@ import gemmi
 import numpy as np
 import pytest
 
+from bench_loader import load_benchmark  # tests/ is on pytest's pythonpath
 from densharp.errors import InputError
 from densharp.evaluate.realdata import (
     RealCase,
@@ -287,19 +288,8 @@ def test_score_xray_case_identity_and_negated(xray_root, tmp_path):
     assert {"input", "same", "neg"} <= set(rec["slices"])
 
 
-def _bench(name: str):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_bench_real_runs_the_cli_on_stand_in_cases(em_root, xray_root, tmp_path, capsys):
-    mod = _bench("bench_real")
+    mod = load_benchmark("bench_real")
     out = tmp_path / "out"
     rc = mod.main(["--realdata", str(em_root), "--methods", "autob", "--out", str(out), "--no-figures"])
     assert rc == 0
@@ -312,7 +302,7 @@ def test_bench_real_runs_the_cli_on_stand_in_cases(em_root, xray_root, tmp_path,
 
 
 def test_bench_real_summary_pairs_each_output_with_the_input_on_its_own_grid():
-    mod = _bench("bench_real")
+    mod = load_benchmark("bench_real")
     # an output on a finer grid than the input row: its reference is harder, and so is the input's on that grid
     methods = {
         "input": {"rscc_data_full": 0.77, "rscc_model_super": 0.65},
@@ -336,7 +326,7 @@ def test_bench_real_bands_of_an_unchanged_map_are_neutral(em_root, tmp_path, cap
     from densharp.fourier import apply_bfactor
     from densharp.io.maps import read_map, write_map
 
-    mod = _bench("bench_real_bands")
+    mod = load_benchmark("bench_real_bands")
     case = em_root / "em_helix"
     assert mod.main([str(case), str(case / "helix.mrc")]) == 0
     rows = [ln.split() for ln in capsys.readouterr().out.splitlines() if ln[:1] == " " and "-" in ln.split()[0]]
@@ -360,7 +350,7 @@ def test_bench_real_bands_of_an_unchanged_map_are_neutral(em_root, tmp_path, cap
 
 
 def test_bench_xray_ceiling_gains_grow_with_the_true_reflections(xray_root, capsys):
-    mod = _bench("bench_xray_ceiling")
+    mod = load_benchmark("bench_xray_ceiling")
     assert mod.main(["--realdata", str(xray_root)]) == 0
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("xtal_helix")]
     assert len(lines) == 2  # cut at 3.0 and 3.5 Å
@@ -371,7 +361,7 @@ def test_bench_xray_ceiling_gains_grow_with_the_true_reflections(xray_root, caps
 
 
 def test_bench_norm_scale_refuses_bad_factors_and_cases(em_root, capsys):
-    mod = _bench("bench_norm_scale")
+    mod = load_benchmark("bench_norm_scale")
     assert mod.main([str(em_root / "em_helix"), "--factors", "1,-2"]) == 2
     assert "positive" in capsys.readouterr().err
     assert mod.main([str(em_root / "em_nomodel")]) == 2
@@ -384,7 +374,7 @@ def test_bench_real_headroom_oracles_bound_a_blurred_output(em_root, tmp_path, c
     from densharp.fourier import apply_bfactor
     from densharp.io.maps import read_map, write_map
 
-    mod = _bench("bench_real_headroom")
+    mod = load_benchmark("bench_real_headroom")
     case = em_root / "em_helix"
 
     def run(path):

@@ -179,14 +179,10 @@ def test_cli_train_xray(tiny_corpus, tmp_path):
 
 
 def test_bench_perturbed_scores_every_perturbation_through_the_user_path(tiny_corpus, tmp_path, capsys):
-    import importlib.util
-    from pathlib import Path
+    from bench_loader import load_benchmark  # tests/ is on pytest's pythonpath
 
     root, _ = tiny_corpus
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_perturbed.py"
-    spec = importlib.util.spec_from_file_location("bench_perturbed", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_benchmark("bench_perturbed")
     out = tmp_path / "out"
     assert mod.main(["--corpus", str(root), "--cases", "1", "--methods", "autob", "--out", str(out)]) == 0
     text = capsys.readouterr().out
