@@ -55,18 +55,19 @@ def main(argv: list[str] | None = None) -> int:
     def per_shell(v: np.ndarray) -> np.ndarray:
         return np.bincount(shell, v, N_SHELLS)
 
-    def filtered(data: np.ndarray, gain: np.ndarray) -> float:
-        f = rfft_map(data).ravel() * gain[shell]
-        return rscc(inp.with_data(irfft_map(f.reshape(s.shape), inp.shape_zyx).astype(np.float32)), target, mask)
+    def filtered(f: np.ndarray, gain: np.ndarray) -> float:
+        g = (f * gain[shell]).reshape(s.shape)
+        return rscc(inp.with_data(irfft_map(g, inp.shape_zyx).astype(np.float32)), target, mask)
 
     def oracles(data: np.ndarray) -> tuple[float, float]:
+        f = rfft_map(data).ravel()  # transformed once for both gains
         f_m = rfft_map(data * mask).ravel()
         p_m = per_shell(np.abs(f_m) ** 2)
         # empty shells (no power in the mask) keep a zero gain: there is nothing there to scale
         ok = p_m > 1e-30 * max(float(p_m.max()), 1e-300)
         reprofile = np.where(ok, np.sqrt(per_shell(np.abs(f_t) ** 2) / np.where(ok, p_m, 1.0)), 0.0)
         lsq = np.where(ok, np.clip(per_shell(np.real(f_m * np.conj(f_t))) / np.where(ok, p_m, 1.0), 0.0, None), 0.0)
-        return filtered(data, reprofile), filtered(data, lsq)
+        return filtered(f, reprofile), filtered(f, lsq)
 
     a, b = inp.data_zyx.astype(np.float64), out.data_zyx.astype(np.float64)
     k = float(np.sqrt(((b * mask) ** 2).sum() / max(float(((a * mask) ** 2).sum()), 1e-300)))
